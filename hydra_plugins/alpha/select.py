@@ -1,0 +1,49 @@
+"""Pick the best signal per candle: confidence x agreement with the regime, above the minimum."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from hydra_plugins.alpha.signals.base import Signal
+from hydra_plugins.core import columns as col
+
+
+def select_best(frame: pd.DataFrame, signals: Sequence[Signal], min_confidence: float) -> pd.DataFrame:
+    """Return the winner's columns (SIGNAL, DIRECTION, CONFIDENCE, SCORE, STOP_PCT, TARGET_PCT)."""
+    n = len(frame)
+    best_score = np.zeros(n)
+    best_idx = np.full(n, -1)
+    regime = frame[col.REGIME].to_numpy()
+    for i, sig in enumerate(signals):
+        d, c, _, _ = (frame[name].to_numpy() for name in sig.output_columns())
+        fit = np.array([sig.regime_fit.get(r, 0.0) for r in regime]) if n else np.zeros(0)
+        score = np.where(d != 0, np.nan_to_num(c) * fit, 0.0)
+        better = score > best_score
+        best_score = np.where(better, score, best_score)
+        best_idx = np.where(better, i, best_idx)
+    chosen = (best_idx >= 0) & (best_score >= min_confidence)
+    out = pd.DataFrame(
+        {
+            col.SIGNAL: "",
+            col.DIRECTION: np.zeros(n, dtype="int8"),
+            col.CONFIDENCE: 0.0,
+            col.SCORE: np.where(chosen, best_score, 0.0),
+            col.STOP_PCT: np.nan,
+            col.TARGET_PCT: np.nan,
+        },
+        index=frame.index,
+    )
+    for i, sig in enumerate(signals):
+        rows = chosen & (best_idx == i)
+        if not rows.any():
+            continue
+        d, c, ret, risk = sig.output_columns()
+        out.loc[rows, col.SIGNAL] = sig.name
+        out.loc[rows, col.DIRECTION] = frame.loc[rows, d].to_numpy()
+        out.loc[rows, col.CONFIDENCE] = frame.loc[rows, c].to_numpy()
+        out.loc[rows, col.STOP_PCT] = frame.loc[rows, risk].to_numpy()
+        out.loc[rows, col.TARGET_PCT] = frame.loc[rows, ret].to_numpy()
+    return out

@@ -1,0 +1,202 @@
+"""The only runtime module that knows Freqtrade's objects.
+
+``Hydra`` (the strategy) hands each callback to :class:`HydraBridge`, which reads the DataProvider,
+wallets and trades, calls the pipeline with plain values, and applies HYDRA's fail-closed rule:
+an entry-side error refuses the entry (False, stake 0, leverage 1); an exit-side error leaves
+Freqtrade's own stoploss in charge and never blocks an exit.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import pandas as pd
+from freqtrade.enums import CandleType, RunMode
+from freqtrade.exchange import timeframe_to_minutes
+from freqtrade.persistence import Trade
+from freqtrade.strategy import IStrategy, stoploss_from_absolute
+
+from hydra_plugins.core import columns as col
+from hydra_plugins.core.config import ConfigError, HydraConfig, check_pairs, load_hydra_config
+from hydra_plugins.intel.health import candle_delay_reason
+from hydra_plugins.pipeline import Pipeline
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+STOP_KEY = "hydra_stop_pct"
+TARGET_KEY = "hydra_target_pct"
+_API_SECRET_PLACEHOLDER = "set-FREQTRADE__API_SERVER__JWT_SECRET_KEY-in-.env"
+
+
+def fail_closed(default: Any) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Return ``default`` (the refusing answer) when the wrapped callback raises, and log why."""
+
+    def decorate(func: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> T:
+            try:
+                return func(*args, **kwargs)
+            except Exception:
+                logger.exception("HYDRA %s failed; answering %r", func.__name__, default)
+                return default
+
+        return wrapper
+
+    return decorate
+
+
+def check_secrets(config: dict[str, Any]) -> None:
+    """Refuse to start an enabled API server or Telegram bot whose secrets were never set."""
+    api = config.get("api_server", {})
+    if api.get("enabled"):
+        if api.get("jwt_secret_key") in ("", _API_SECRET_PLACEHOLDER) or not api.get("password"):
+            raise ConfigError(
+                "api_server is enabled but FREQTRADE__API_SERVER__JWT_SECRET_KEY / "
+                "FREQTRADE__API_SERVER__PASSWORD are not set (see .env.example)"
+            )
+    tg = config.get("telegram", {})
+    if tg.get("enabled") and not (tg.get("token") and tg.get("chat_id")):
+        raise ConfigError(
+            "telegram is enabled but FREQTRADE__TELEGRAM__TOKEN / FREQTRADE__TELEGRAM__CHAT_ID are not set"
+        )
+
+
+class HydraBridge:
+    """Adapts the pipeline to one ``IStrategy`` instance."""
+
+    def __init__(self, strategy: IStrategy) -> None:
+        self.strategy = strategy
+        self.config: HydraConfig | None = None
+        self.pipeline: Pipeline | None = None
+
+    # bot_start
+    def start(self) -> None:
+        """Parse and check the config once; raise ConfigError (the bot refuses to start) if bad."""
+        ft_config = self.strategy.config
+        self.config = load_hydra_config(ft_config.get("hydra"))
+        check_secrets(ft_config)
+        pairs = ft_config.get("exchange", {}).get("pair_whitelist", [])
+        check_pairs(self.config, pairs)
+        self.pipeline = Pipeline(self.config, timeframe_to_minutes(self.strategy.timeframe))
+        needed = self.pipeline.warmup_candles
+        if self.strategy.startup_candle_count < needed:
+            raise ConfigError(
+                f"hydra.stats windows need {needed} warm-up candles but the strategy's "
+                f"startup_candle_count is {self.strategy.startup_candle_count}"
+            )
+        logger.info("HYDRA started: %d signals, warm-up %d candles", len(self.pipeline.signals), needed)
+
+    @property
+    def ready(self) -> Pipeline:
+        if self.pipeline is None:
+            raise RuntimeError("HYDRA was not started (bot_start did not run)")
+        return self.pipeline
+
+    def informative_pairs(self) -> list[tuple[str, str, CandleType]]:
+        """Ask Freqtrade to keep funding-rate candles fresh for every whitelisted pair."""
+        dp = self.strategy.dp
+        tf = self._funding_timeframe()
+        return [(pair, tf, CandleType.FUNDING_RATE) for pair in dp.current_whitelist()]
+
+    def _funding_timeframe(self) -> str:
+        exchange = getattr(self.strategy.dp, "_exchange", None)
+        return exchange.get_option("funding_fee_timeframe") if exchange is not None else "1h"
+
+    def _funding(self, pair: str) -> pd.DataFrame | None:
+        frame = self.strategy.dp.get_pair_dataframe(
+            pair=pair, timeframe=self._funding_timeframe(), candle_type=CandleType.FUNDING_RATE
+        )
+        if frame is None or frame.empty:
+            return None
+        if "funding_rate" not in frame.columns and "open" in frame.columns:
+            frame = frame.rename(columns={"open": "funding_rate"})
+        return frame
+
+    # populate_*
+    def populate_indicators(self, dataframe: pd.DataFrame, metadata: dict) -> pd.DataFrame:
+        return self.ready.populate(dataframe, self._funding(metadata["pair"]))
+
+    def populate_entry_trend(self, dataframe: pd.DataFrame, metadata: dict) -> pd.DataFrame:
+        entries = self.ready.entry_columns(dataframe)
+        dataframe[list(entries.columns)] = entries
+        return dataframe
+
+    # entry side: fail closed
+    def _signal_row(self, pair: str) -> pd.Series:
+        frame, _ = self.strategy.dp.get_analyzed_dataframe(pair, self.strategy.timeframe)
+        if frame is None or frame.empty:
+            raise LookupError(f"no analyzed candles for {pair}")
+        return frame.iloc[-1]
+
+    def leverage(self, pair: str, max_leverage: float) -> float:
+        return self.ready.leverage(pair, self._signal_row(pair), max_leverage)
+
+    def stake(
+        self, pair: str, leverage: float, min_stake: float | None, max_stake: float, entry_tag: str | None
+    ) -> float:
+        open_exposure = sum(t.stake_amount * t.leverage for t in Trade.get_trades_proxy(is_open=True))
+        decision = self.ready.stake(
+            pair,
+            self._signal_row(pair),
+            equity=self.strategy.wallets.get_total_stake_amount(),
+            leverage=leverage,
+            open_exposure_usd=open_exposure,
+            min_stake=min_stake,
+            max_stake=max_stake,
+        )
+        log = logger.info if decision.stake > 0 else logger.warning
+        log("HYDRA stake %s %s: %.2f (%s)", pair, entry_tag, decision.stake, decision.reason)
+        return decision.stake
+
+    def confirm_entry(self, pair: str, side: str, entry_tag: str | None, current_time: datetime) -> bool:
+        row = self._signal_row(pair)
+        if self.strategy.dp.runmode in (RunMode.LIVE, RunMode.DRY_RUN):
+            tf_min = timeframe_to_minutes(self.strategy.timeframe)
+            delay = candle_delay_reason(
+                row["date"].to_pydatetime(), current_time, tf_min, self.ready.cfg.intel.max_candle_delay_candles
+            )
+            if delay:
+                logger.warning("HYDRA refuses %s %s: %s", side, pair, delay)
+                return False
+        verdict = self.ready.verdict(row, side, entry_tag)
+        if not verdict.allowed:
+            logger.warning("HYDRA refuses %s %s: %s", side, pair, verdict.reason)
+        return verdict.allowed
+
+    def record_entry(self, pair: str, trade: Trade) -> None:
+        """Keep the signal candle's stop and target on the trade, once, at the first entry fill."""
+        if trade.get_custom_data(STOP_KEY) is not None:
+            return
+        frame, _ = self.strategy.dp.get_analyzed_dataframe(pair, self.strategy.timeframe)
+        tf = pd.Timedelta(minutes=timeframe_to_minutes(self.strategy.timeframe))
+        # The order went out right after the signal candle closed.
+        signal_open = pd.Timestamp(trade.open_date_utc).floor(tf) - tf
+        rows = frame.loc[frame["date"] == signal_open]
+        row = rows.iloc[-1] if not rows.empty else frame.iloc[-1]
+        tag = trade.enter_tag or ""
+        trade.set_custom_data(STOP_KEY, float(row[col.signal_column(tag, "exp_risk_pct")]))
+        trade.set_custom_data(TARGET_KEY, float(row[col.signal_column(tag, "exp_ret_pct")]))
+
+    # exit side: never blocks
+    def stoploss(self, trade: Trade, current_rate: float) -> float | None:
+        stop_pct = trade.get_custom_data(STOP_KEY)
+        if stop_pct is None:
+            return None
+        rate = self.ready.stop_rate(trade.open_rate, float(stop_pct), trade.is_short)
+        return stoploss_from_absolute(rate, current_rate, is_short=trade.is_short, leverage=trade.leverage)
+
+    def exit(self, trade: Trade, current_time: datetime, current_rate: float) -> str | None:
+        target = trade.get_custom_data(TARGET_KEY)
+        held_hours = (current_time - trade.open_date_utc).total_seconds() / 3600.0
+        return self.ready.exit_reason(
+            open_rate=trade.open_rate,
+            current_rate=current_rate,
+            is_short=trade.is_short,
+            target_pct=float(target) if target is not None else None,
+            held_hours=held_hours,
+        )

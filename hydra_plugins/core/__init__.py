@@ -1,0 +1,1 @@
+"""Shared foundations: typed config, column names, errors, environment loading."""

@@ -1,0 +1,45 @@
+"""Every dataframe column HYDRA writes, in one place.
+
+Freqtrade's own columns (``date``, OHLCV, ``enter_long``, ``enter_tag`` …) are not repeated here.
+"""
+
+PREFIX = "hydra_"
+
+# L1 market intel
+FUNDING_RATE = "hydra_funding_rate"  # last settled rate, per settlement interval
+FUNDING_INTERVAL_H = "hydra_funding_interval_h"  # hours between the last two settlements
+FUNDING_RATE_8H = "hydra_funding_rate_8h"  # last settled rate scaled to an 8h interval
+FUNDING_AGE_H = "hydra_funding_age_h"  # hours since that rate became known, at candle close
+HEALTH_OK = "hydra_health_ok"
+HEALTH_REASON = "hydra_health_reason"
+
+# L2 statistical reality
+LOG_RETURN = "hydra_log_return"
+RV_PCT_24H = "hydra_rv_pct_24h"  # std of 15m log returns over 24h, in percent per bar
+RV_RATIO = "hydra_rv_ratio"  # rv_24h / trailing median of rv_24h
+ATR_PCT = "hydra_atr_pct"  # ATR / close, in percent
+SMA_FAST = "hydra_sma_fast"
+SMA_SLOW = "hydra_sma_slow"
+ADX = "hydra_adx"
+SHOCK_ATR = "hydra_shock_atr"  # largest close-to-close move of the last hour, in ATRs
+REGIME = "hydra_regime"
+GATE = "hydra_gate"  # ALLOW / REDUCE / BLOCK
+GATE_REASON = "hydra_gate_reason"
+GATE_SIZE_MULT = "hydra_gate_size_mult"
+
+# L3 alpha: per-signal columns are built by signal_column(); the winner's columns below
+SIGNAL = "hydra_signal"  # winning signal name, "" when none
+DIRECTION = "hydra_direction"  # +1 long, -1 short, 0 none
+CONFIDENCE = "hydra_confidence"
+SCORE = "hydra_score"  # confidence x regime agreement
+STOP_PCT = "hydra_stop_pct"  # stop distance from entry, in percent of price
+TARGET_PCT = "hydra_target_pct"  # take-profit distance from entry, in percent of price
+
+SIGNAL_FIELDS = ("dir", "conf", "exp_ret_pct", "exp_risk_pct")
+
+
+def signal_column(signal_name: str, field: str) -> str:
+    """Return the column a signal writes for one of its SIGNAL_FIELDS."""
+    if field not in SIGNAL_FIELDS:
+        raise ValueError(f"unknown signal field {field!r}; expected one of {SIGNAL_FIELDS}")
+    return f"{PREFIX}sig_{signal_name.lower()}_{field}"

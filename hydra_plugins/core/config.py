@@ -1,0 +1,162 @@
+"""HYDRA's settings: the ``"hydra"`` section of a Freqtrade config, parsed once into frozen models.
+
+Every model rejects unknown keys, so a typo refuses to start instead of silently taking a default.
+Bounds live in the types; :func:`load_hydra_config` turns pydantic's errors into one message that
+names each bad key and what it allows.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from hydra_plugins.core.errors import ConfigError
+
+Fraction = Annotated[float, Field(gt=0.0, le=1.0)]
+PositiveUsd = Annotated[float, Field(gt=0.0)]
+Leverage = Annotated[int, Field(ge=1, le=125)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class AssetSpec(_Frozen):
+    """Per-asset multipliers from the seed's asset table."""
+
+    volatility_multiplier: Annotated[float, Field(ge=0.5, le=5.0)]
+    size_multiplier: Fraction
+    max_leverage: Leverage
+
+
+SEED_ASSETS: dict[str, AssetSpec] = {
+    "BTC": AssetSpec(volatility_multiplier=1.0, size_multiplier=1.0, max_leverage=20),
+    "ETH": AssetSpec(volatility_multiplier=1.15, size_multiplier=1.0, max_leverage=20),
+    "SOL": AssetSpec(volatility_multiplier=1.5, size_multiplier=0.8, max_leverage=15),
+    "BNB": AssetSpec(volatility_multiplier=1.1, size_multiplier=0.8, max_leverage=15),
+    "ADA": AssetSpec(volatility_multiplier=1.3, size_multiplier=0.6, max_leverage=10),
+    "XRP": AssetSpec(volatility_multiplier=1.25, size_multiplier=0.7, max_leverage=10),
+    "LTC": AssetSpec(volatility_multiplier=1.05, size_multiplier=0.7, max_leverage=15),
+    "DOGE": AssetSpec(volatility_multiplier=2.0, size_multiplier=0.5, max_leverage=10),
+}
+
+
+class IntelConfig(_Frozen):
+    """L1: point-in-time joins and the data-health gate."""
+
+    funding_publish_lag_minutes: Annotated[int, Field(ge=0, le=60)] = 1
+    max_funding_age_hours: Annotated[float, Field(gt=0.0, le=48.0)] = 9.0
+    max_flat_candles: Annotated[int, Field(ge=1, le=96)] = 4
+    max_candle_delay_candles: Annotated[int, Field(ge=1, le=10)] = 2
+
+
+class StatsConfig(_Frozen):
+    """L2: volatility windows, regime rules and the ALLOW / REDUCE / BLOCK thresholds."""
+
+    atr_period: Annotated[int, Field(ge=2, le=200)] = 14
+    rv_window_bars: Annotated[int, Field(ge=8, le=2000)] = 96
+    rv_baseline_bars: Annotated[int, Field(ge=96, le=2000)] = 672
+    sma_fast_bars: Annotated[int, Field(ge=2, le=500)] = 50
+    sma_slow_bars: Annotated[int, Field(ge=3, le=800)] = 200
+    adx_trend_min: Annotated[float, Field(ge=5.0, le=60.0)] = 25.0
+    high_vol_ratio: Annotated[float, Field(ge=1.0, le=10.0)] = 1.8
+    reduce_vol_ratio: Annotated[float, Field(ge=1.0, le=10.0)] = 2.0
+    block_vol_ratio: Annotated[float, Field(ge=1.0, le=20.0)] = 3.0
+    reduce_size_mult: Fraction = 0.5
+    shock_atr: Annotated[float, Field(ge=1.0, le=20.0)] = 4.0
+    squeeze_funding_8h: Annotated[float, Field(gt=0.0, le=0.01)] = 0.0005
+
+    @model_validator(mode="after")
+    def _ordered(self) -> StatsConfig:
+        if self.sma_fast_bars >= self.sma_slow_bars:
+            raise ValueError("sma_fast_bars must be smaller than sma_slow_bars")
+        if self.reduce_vol_ratio > self.block_vol_ratio:
+            raise ValueError("reduce_vol_ratio must not exceed block_vol_ratio")
+        if self.rv_baseline_bars < self.rv_window_bars:
+            raise ValueError("rv_baseline_bars must be at least rv_window_bars")
+        return self
+
+
+class FundingSqueezeConfig(_Frozen):
+    """FUNDING_SQUEEZE: trade against the side paying extreme funding once price turns on it."""
+
+    enabled: bool = True
+    threshold_8h: Annotated[float, Field(gt=0.0, le=0.01)] = 0.0005
+    momentum_bars: Annotated[int, Field(ge=2, le=200)] = 16
+    stop_atr: Annotated[float, Field(ge=0.5, le=10.0)] = 2.0
+    reward_risk: Annotated[float, Field(ge=0.5, le=10.0)] = 1.5
+
+
+class SignalsConfig(_Frozen):
+    """One block per registered signal; later signals add their own."""
+
+    funding_squeeze: FundingSqueezeConfig = FundingSqueezeConfig()
+
+
+class AlphaConfig(_Frozen):
+    """L3: signal thresholds and the scorer's cut-off."""
+
+    min_signal_confidence: Fraction = 0.50
+    ml_threshold: Fraction = 0.45
+    signals: SignalsConfig = SignalsConfig()
+
+
+class RiskConfig(_Frozen):
+    """L4: the seed's limits."""
+
+    max_leverage: Leverage = 10
+    max_position_usd: PositiveUsd = 10_000.0
+    max_exposure_usd: PositiveUsd = 50_000.0
+    max_positions: Annotated[int, Field(ge=1, le=100)] = 5
+    risk_per_trade: Annotated[float, Field(gt=0.0, le=0.05)] = 0.01
+    kelly_multiplier: Fraction = 0.25
+    liquidation_buffer: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
+    max_hold_hours: Annotated[float, Field(gt=0.0, le=720.0)] = 24.0
+
+
+class HydraConfig(_Frozen):
+    """The whole ``"hydra"`` section."""
+
+    assets: dict[str, AssetSpec] = Field(default_factory=lambda: dict(SEED_ASSETS))
+    intel: IntelConfig = IntelConfig()
+    stats: StatsConfig = StatsConfig()
+    alpha: AlphaConfig = AlphaConfig()
+    risk: RiskConfig = RiskConfig()
+
+    def asset(self, pair: str) -> AssetSpec:
+        """Return the asset-table row for a Freqtrade pair such as ``"BTC/USDT:USDT"``."""
+        base = pair.split("/", 1)[0]
+        try:
+            return self.assets[base]
+        except KeyError:
+            raise ConfigError(
+                f"hydra.assets has no entry for {base!r} (pair {pair}); add it to trade this pair"
+            ) from None
+
+
+def _describe(error: dict[str, Any]) -> str:
+    key = ".".join(["hydra", *(str(part) for part in error["loc"])])
+    got = error.get("input")
+    shown = "" if isinstance(got, dict) else f" (got {got!r})"
+    return f"{key}: {error['msg']}{shown}"
+
+
+def load_hydra_config(raw: Any) -> HydraConfig:
+    """Parse the ``"hydra"`` section, or raise ConfigError naming every bad key."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f'the "hydra" config section must be an object, got {type(raw).__name__}')
+    try:
+        return HydraConfig.model_validate(raw)
+    except ValidationError as exc:
+        lines = "\n  ".join(_describe(e) for e in exc.errors())
+        raise ConfigError(f'invalid "hydra" config:\n  {lines}') from None
+
+
+def check_pairs(config: HydraConfig, pairs: list[str]) -> None:
+    """Refuse a whitelist with a pair the asset table does not cover."""
+    missing = sorted({p for p in pairs if p.split("/", 1)[0] not in config.assets})
+    if missing:
+        raise ConfigError(f"hydra.assets has no entry for pairs {missing}; add them to hydra.assets")

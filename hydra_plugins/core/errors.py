@@ -1,0 +1,33 @@
+"""HYDRA's exception tree.
+
+* HydraError
+  x ConfigError         bad "hydra" config: the bot refuses to start
+  x IntelUnavailable    a source is down or stale: features marked stale, gates veto entries
+  x ModelArtifactError  model missing, hash or feature list mismatch: no new entries
+  x LLMGateError        LLM call or parse failed: the gate applies its configured default
+  x SnapshotError       the offline market snapshot is missing or malformed
+"""
+
+
+class HydraError(Exception):
+    """Base of every error HYDRA raises on purpose."""
+
+
+class ConfigError(HydraError):
+    """The "hydra" config section is invalid; the bot must not start."""
+
+
+class IntelUnavailable(HydraError):
+    """A market-intel source is down, malformed or stale."""
+
+
+class ModelArtifactError(HydraError):
+    """A model file is missing or fails its checks."""
+
+
+class LLMGateError(HydraError):
+    """The LLM news analyst failed to answer usably."""
+
+
+class SnapshotError(HydraError):
+    """The offline market snapshot is missing or malformed."""

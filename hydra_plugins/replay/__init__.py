@@ -1,0 +1,1 @@
+"""Offline exchange: the market snapshot served on loopback (later: replay of recorded intel)."""

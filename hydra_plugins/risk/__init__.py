@@ -1,0 +1,1 @@
+"""L4 risk brain: leverage, position sizing, stops and exits."""

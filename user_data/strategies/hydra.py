@@ -1,0 +1,92 @@
+"""HYDRA for Freqtrade: a thin strategy; every decision lives in ``hydra_plugins``.
+
+    freqtrade backtesting --strategy Hydra -c config/config.json -c config/offline.json
+    freqtrade trade --strategy Hydra -c config/config.json
+"""
+
+from datetime import datetime
+
+from freqtrade.persistence import Order, Trade
+from freqtrade.strategy import IStrategy
+from pandas import DataFrame
+
+from hydra_plugins.bridge import HydraBridge, fail_closed
+from hydra_plugins.core import columns as col
+
+
+class Hydra(IStrategy):
+    """Trade where other futures traders are forced to act (see README: the five layers)."""
+
+    INTERFACE_VERSION = 3
+    timeframe = "15m"
+    can_short = True
+    startup_candle_count = 800
+    process_only_new_candles = True
+    minimal_roi = {"0": 100.0}  # exits are HYDRA's: stop, take-profit, time stop
+    # Backstop only: custom_stoploss places the real stop from the entry candle's ATR, and leverage
+    # keeps that stop within hydra.risk.liquidation_buffer (0.5) of the stake, inside this one.
+    stoploss = -0.6
+    use_custom_stoploss = True
+    use_exit_signal = True
+    order_types = {
+        "entry": "limit",
+        "exit": "limit",
+        "stoploss": "market",
+        "stoploss_on_exchange": False,
+    }
+    plot_config = {
+        "main_plot": {col.SMA_FAST: {"color": "orange"}, col.SMA_SLOW: {"color": "purple"}},
+        "subplots": {
+            "Funding 8h": {col.FUNDING_RATE_8H: {"color": "red", "type": "bar"}},
+            "Volatility": {col.ATR_PCT: {"color": "blue"}, col.RV_RATIO: {"color": "green"}},
+            "L2 gate size": {col.GATE_SIZE_MULT: {"color": "black"}},
+            "Signal": {col.DIRECTION: {"color": "teal", "type": "bar"}, col.CONFIDENCE: {"color": "gray"}},
+        },
+    }
+
+    def bot_start(self, **kwargs) -> None:
+        self.hydra = HydraBridge(self)
+        self.hydra.start()
+
+    def informative_pairs(self):
+        return self.hydra.informative_pairs()
+
+    def populate_indicators(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
+        return self.hydra.populate_indicators(dataframe, metadata)
+
+    def populate_entry_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
+        return self.hydra.populate_entry_trend(dataframe, metadata)
+
+    def populate_exit_trend(self, dataframe: DataFrame, metadata: dict) -> DataFrame:
+        return dataframe
+
+    @fail_closed(default=1.0)
+    def leverage(self, pair: str, current_time: datetime, current_rate: float, proposed_leverage: float,
+                 max_leverage: float, entry_tag: str | None, side: str, **kwargs) -> float:
+        return self.hydra.leverage(pair, max_leverage)
+
+    @fail_closed(default=0.0)
+    def custom_stake_amount(self, pair: str, current_time: datetime, current_rate: float, proposed_stake: float,
+                            min_stake: float | None, max_stake: float, leverage: float, entry_tag: str | None,
+                            side: str, **kwargs) -> float:
+        return self.hydra.stake(pair, leverage, min_stake, max_stake, entry_tag)
+
+    @fail_closed(default=False)
+    def confirm_trade_entry(self, pair: str, order_type: str, amount: float, rate: float, time_in_force: str,
+                            current_time: datetime, entry_tag: str | None, side: str, **kwargs) -> bool:
+        return self.hydra.confirm_entry(pair, side, entry_tag, current_time)
+
+    @fail_closed(default=None)
+    def order_filled(self, pair: str, trade: Trade, order: Order, current_time: datetime, **kwargs) -> None:
+        if order.ft_order_side == trade.entry_side:
+            self.hydra.record_entry(pair, trade)
+
+    @fail_closed(default=None)
+    def custom_stoploss(self, pair: str, trade: Trade, current_time: datetime, current_rate: float,
+                        current_profit: float, after_fill: bool, **kwargs) -> float | None:
+        return self.hydra.stoploss(trade, current_rate)
+
+    @fail_closed(default=None)
+    def custom_exit(self, pair: str, trade: Trade, current_time: datetime, current_rate: float,
+                    current_profit: float, **kwargs) -> str | None:
+        return self.hydra.exit(trade, current_time, current_rate)
