@@ -84,10 +84,12 @@ class HydraBridge:
         check_pairs(self.config, pairs)
         self.pipeline = Pipeline(self.config, timeframe_to_minutes(self.strategy.timeframe))
         needed = self.pipeline.warmup_candles
-        if self.strategy.startup_candle_count < needed:
+        # The class's declaration, not the instance's: recursive-analysis varies the latter on purpose.
+        declared = type(self.strategy).startup_candle_count
+        if declared < needed:
             raise ConfigError(
-                f"hydra.stats windows need {needed} warm-up candles but the strategy's "
-                f"startup_candle_count is {self.strategy.startup_candle_count}"
+                f"hydra.stats windows need {needed} warm-up candles but the strategy declares "
+                f"startup_candle_count = {declared}"
             )
         logger.info("HYDRA started: %d signals, warm-up %d candles", len(self.pipeline.signals), needed)
 
@@ -139,13 +141,15 @@ class HydraBridge:
     def stake(
         self, pair: str, leverage: float, min_stake: float | None, max_stake: float, entry_tag: str | None
     ) -> float:
-        open_exposure = sum(t.stake_amount * t.leverage for t in Trade.get_trades_proxy(is_open=True))
+        open_trades = Trade.get_trades_proxy(is_open=True)
+        open_exposure = sum(t.stake_amount * t.leverage for t in open_trades)
         decision = self.ready.stake(
             pair,
             self._signal_row(pair),
             equity=self.strategy.wallets.get_total_stake_amount(),
             leverage=leverage,
             open_exposure_usd=open_exposure,
+            open_positions=len(open_trades),
             min_stake=min_stake,
             max_stake=max_stake,
         )

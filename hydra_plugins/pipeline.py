@@ -101,6 +101,7 @@ class Pipeline:
         equity: float,
         leverage: float,
         open_exposure_usd: float,
+        open_positions: int,
         min_stake: float | None,
         max_stake: float,
     ) -> StakeDecision:
@@ -113,6 +114,7 @@ class Pipeline:
             size_mult=self.cfg.asset(pair).size_multiplier,
             gate_mult=float(row.get(col.GATE_SIZE_MULT, 0.0)),
             open_exposure_usd=open_exposure_usd,
+            open_positions=open_positions,
             min_stake=min_stake,
             max_stake=max_stake,
             cfg=self.cfg.risk,

@@ -28,6 +28,7 @@ def risk_stake(
     size_mult: float,
     gate_mult: float,
     open_exposure_usd: float,
+    open_positions: int,
     min_stake: float | None,
     max_stake: float,
     cfg: RiskConfig,
@@ -35,7 +36,8 @@ def risk_stake(
     """Size a new position so that hitting the stop loses ``cfg.risk_per_trade`` of equity (at most).
 
     The position is scaled by the pair's size multiplier and the L2 gate factor, then capped by
-    ``max_position_usd``, the room left under ``max_exposure_usd`` and Freqtrade's ``max_stake``.
+    ``max_position_usd``, the room left under ``max_exposure_usd`` and Freqtrade's ``max_stake``;
+    with ``max_positions`` already open it is refused.
     A stake below ``min_stake`` is refused rather than rounded up, since rounding up would risk more
     than allowed.
     """
@@ -43,6 +45,8 @@ def risk_stake(
         return StakeDecision(0.0, 0.0, f"no valid stop distance ({stop_pct})")
     if equity <= 0 or leverage < 1:
         return StakeDecision(0.0, 0.0, f"equity {equity:.2f} or leverage {leverage} unusable")
+    if open_positions >= cfg.max_positions:
+        return StakeDecision(0.0, 0.0, f"{open_positions} positions open (max {cfg.max_positions})")
     if gate_mult <= 0:
         return StakeDecision(0.0, 0.0, "L2 gate blocks new entries")
     position = equity * cfg.risk_per_trade / (stop_pct / 100.0) * size_mult * gate_mult

@@ -1,0 +1,152 @@
+"""The ``hydra`` command: what Freqtrade itself does not do.
+
+    hydra markets serve [--port PORT]        serve the offline market snapshot on loopback
+    hydra markets run [--port PORT] -- CMD   serve it while CMD runs (e.g. freqtrade backtesting)
+    hydra markets overlay [--port PORT]      print the config overlay that points ccxt at it
+    hydra markets snapshot [--output FILE]   refresh the snapshot from Binance (needs internet)
+    hydra config check -c CONFIG [-c ...]    validate a config's "hydra" section
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import logging
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+from hydra_plugins.core.env import load_dotenv_file
+from hydra_plugins.core.errors import HydraError
+from hydra_plugins.replay import markets
+
+logger = logging.getLogger("hydra")
+
+
+def _serve(args: argparse.Namespace) -> markets.MarketsServer:
+    info = markets.load_snapshot(Path(args.snapshot))
+    try:
+        server = markets.MarketsServer(info, host=args.host, port=args.port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise HydraError(
+                f"port {args.port} on {args.host} is in use; pick another with --port and point ccxt at it "
+                f"with 'hydra markets overlay --port PORT > config/offline-PORT.json'"
+            ) from None
+        raise
+    return server.start()
+
+
+def cmd_markets_serve(args: argparse.Namespace) -> int:
+    server = _serve(args)
+    print(f"Serving Binance USDT-M exchangeInfo ({len(server.exchange_info['symbols'])} symbols) at {server.url}")
+    print("Use it with: -c config/config.json -c config/offline.json   (Ctrl-C stops)")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        signal.pause()
+    except (KeyboardInterrupt, SystemExit):
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+def cmd_markets_run(args: argparse.Namespace) -> int:
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise HydraError("hydra markets run needs a command after --, e.g. -- freqtrade backtesting ...")
+    server = _serve(args)
+    logger.info("markets snapshot served at %s while: %s", server.url, " ".join(command))
+    try:
+        return subprocess.call(command)
+    finally:
+        server.stop()
+
+
+def cmd_markets_overlay(args: argparse.Namespace) -> int:
+    print(json.dumps(markets.ccxt_overlay(f"http://{args.host}:{args.port}"), indent=4))
+    return 0
+
+
+def cmd_markets_snapshot(args: argparse.Namespace) -> int:
+    with httpx.Client(headers={"User-Agent": "hydra-plugins"}) as client:
+        info = markets.fetch_exchange_info(client, args.base_url)
+    chosen = markets.select_symbols(info, args.symbols)
+    path = markets.write_snapshot(chosen, Path(args.output))
+    print(f"Wrote {len(chosen['symbols'])} symbols to {path}")
+    return 0
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    from freqtrade.configuration.load_config import load_from_files
+
+    from hydra_plugins.bridge import check_secrets
+    from hydra_plugins.core.config import check_pairs, load_hydra_config
+
+    config = load_from_files(args.config)
+    hydra = load_hydra_config(config.get("hydra"))
+    check_pairs(hydra, config.get("exchange", {}).get("pair_whitelist", []))
+    check_secrets(config)
+    print(f"hydra config OK: {len(hydra.assets)} assets, max leverage {hydra.risk.max_leverage}x, "
+          f"risk {hydra.risk.risk_per_trade:.2%} per trade")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hydra", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    groups = parser.add_subparsers(dest="group", required=True)
+
+    m = groups.add_parser("markets", help="the offline Binance USDT-M market snapshot")
+    msub = m.add_subparsers(dest="action", required=True)
+
+    def server_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+        p.add_argument("--port", type=int, default=markets.DEFAULT_PORT, help=f"port (default {markets.DEFAULT_PORT})")
+        p.add_argument("--snapshot", default=str(markets.DEFAULT_SNAPSHOT), help="exchangeInfo JSON to serve")
+
+    p = msub.add_parser("serve", help="serve the snapshot until interrupted")
+    server_args(p)
+    p.set_defaults(func=cmd_markets_serve)
+    p = msub.add_parser("run", help="serve the snapshot while a command runs; exit with its status")
+    server_args(p)
+    p.add_argument("command", nargs=argparse.REMAINDER, help="-- command and its arguments")
+    p.set_defaults(func=cmd_markets_run)
+    p = msub.add_parser("overlay", help="print a config overlay pointing ccxt at the server")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=markets.DEFAULT_PORT)
+    p.set_defaults(func=cmd_markets_overlay)
+    p = msub.add_parser("snapshot", help="refresh the snapshot from the live exchange (needs internet)")
+    p.add_argument("--output", default=str(markets.DEFAULT_SNAPSHOT))
+    p.add_argument("--base-url", default=markets.BINANCE_USDM_URL)
+    p.add_argument("--symbols", nargs="+", default=list(markets.UNIVERSE))
+    p.set_defaults(func=cmd_markets_snapshot)
+
+    c = groups.add_parser("config", help="check HYDRA's configuration")
+    csub = c.add_subparsers(dest="action", required=True)
+    p = csub.add_parser("check", help="validate the hydra section of one or more config files")
+    p.add_argument("-c", "--config", action="append", required=True, help="config file (repeatable, merged in order)")
+    p.set_defaults(func=cmd_config_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    load_dotenv_file()
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        return int(args.func(args))
+    except (HydraError, httpx.HTTPError) as exc:
+        print(f"hydra: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
