@@ -44,7 +44,8 @@ download-data: setup
 		--candle-types futures mark funding_rate
 
 lint: setup
-	$(BIN)/ruff check hydra_plugins user_data tests scripts benchmarks
+	$(BIN)/ruff check hydra_plugins user_data tests
+	$(BIN)/ruff format --check hydra_plugins user_data tests
 	$(BIN)/lint-imports
 
 test: lint

@@ -53,12 +53,12 @@ def fail_closed(default: Any) -> Callable[[Callable[..., T]], Callable[..., T]]:
 def check_secrets(config: dict[str, Any]) -> None:
     """Refuse to start an enabled API server or Telegram bot whose secrets were never set."""
     api = config.get("api_server", {})
-    if api.get("enabled"):
-        if api.get("jwt_secret_key") in ("", _API_SECRET_PLACEHOLDER) or not api.get("password"):
-            raise ConfigError(
-                "api_server is enabled but FREQTRADE__API_SERVER__JWT_SECRET_KEY / "
-                "FREQTRADE__API_SERVER__PASSWORD are not set (see .env.example)"
-            )
+    unset = api.get("jwt_secret_key") in ("", _API_SECRET_PLACEHOLDER) or not api.get("password")
+    if api.get("enabled") and unset:
+        raise ConfigError(
+            "api_server is enabled but FREQTRADE__API_SERVER__JWT_SECRET_KEY / "
+            "FREQTRADE__API_SERVER__PASSWORD are not set (see .env.example)"
+        )
     tg = config.get("telegram", {})
     if tg.get("enabled") and not (tg.get("token") and tg.get("chat_id")):
         raise ConfigError(

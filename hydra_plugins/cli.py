@@ -1,10 +1,10 @@
 """The ``hydra`` command: what Freqtrade itself does not do.
 
-    hydra markets serve [--port PORT]        serve the offline market snapshot on loopback
-    hydra markets run [--port PORT] -- CMD   serve it while CMD runs (e.g. freqtrade backtesting)
-    hydra markets overlay [--port PORT]      print the config overlay that points ccxt at it
-    hydra markets snapshot [--output FILE]   refresh the snapshot from Binance (needs internet)
-    hydra config check -c CONFIG [-c ...]    validate a config's "hydra" section
+hydra markets serve [--port PORT]        serve the offline market snapshot on loopback
+hydra markets run [--port PORT] -- CMD   serve it while CMD runs (e.g. freqtrade backtesting)
+hydra markets overlay [--port PORT]      print the config overlay that points ccxt at it
+hydra markets snapshot [--output FILE]   refresh the snapshot from Binance (needs internet)
+hydra config check -c CONFIG [-c ...]    validate a config's "hydra" section
 """
 
 from __future__ import annotations
@@ -94,13 +94,17 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     hydra = load_hydra_config(config.get("hydra"))
     check_pairs(hydra, config.get("exchange", {}).get("pair_whitelist", []))
     check_secrets(config)
-    print(f"hydra config OK: {len(hydra.assets)} assets, max leverage {hydra.risk.max_leverage}x, "
-          f"risk {hydra.risk.risk_per_trade:.2%} per trade")
+    print(
+        f"hydra config OK: {len(hydra.assets)} assets, max leverage {hydra.risk.max_leverage}x, "
+        f"risk {hydra.risk.risk_per_trade:.2%} per trade"
+    )
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hydra", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="hydra", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     groups = parser.add_subparsers(dest="group", required=True)
 
@@ -140,7 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     load_dotenv_file()
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
     try:
         return int(args.func(args))
     except (HydraError, httpx.HTTPError) as exc:

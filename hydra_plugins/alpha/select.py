@@ -42,7 +42,7 @@ def select_best(frame: pd.DataFrame, signals: Sequence[Signal], min_confidence: 
             continue
         d, c, ret, risk = sig.output_columns()
         out.loc[rows, col.SIGNAL] = sig.name
-        out.loc[rows, col.DIRECTION] = frame.loc[rows, d].to_numpy()
+        out.loc[rows, col.DIRECTION] = frame.loc[rows, d].to_numpy().astype("int8")
         out.loc[rows, col.CONFIDENCE] = frame.loc[rows, c].to_numpy()
         out.loc[rows, col.STOP_PCT] = frame.loc[rows, risk].to_numpy()
         out.loc[rows, col.TARGET_PCT] = frame.loc[rows, ret].to_numpy()

@@ -17,7 +17,7 @@ class ConfigError(HydraError):
     """The "hydra" config section is invalid; the bot must not start."""
 
 
-class IntelUnavailable(HydraError):
+class IntelUnavailable(HydraError):  # noqa: N818 (the name says what happened, as in STYLE.md)
     """A market-intel source is down, malformed or stale."""
 
 

@@ -48,9 +48,7 @@ def funding_columns(
     # The first row has no predecessor: assume Binance's standard 8h until a second row arrives.
     settled["interval_h"] = interval_h.fillna(8.0)
     close_time = pd.DataFrame({"close_time": candles["date"] + timeframe, "pos": np.arange(len(candles))})
-    joined = pd.merge_asof(
-        close_time, settled, left_on="close_time", right_on="known_at", direction="backward"
-    )
+    joined = pd.merge_asof(close_time, settled, left_on="close_time", right_on="known_at", direction="backward")
     out[col.FUNDING_RATE] = joined["funding_rate"].to_numpy()
     out[col.FUNDING_INTERVAL_H] = joined["interval_h"].to_numpy()
     out[col.FUNDING_RATE_8H] = (joined["funding_rate"] * 8.0 / joined["interval_h"]).to_numpy()

@@ -112,7 +112,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         path = urlsplit(self.path).path.rstrip("/")
         now_ms = int(time.time() * 1000)
         if path == "/fapi/v1/exchangeInfo":

@@ -53,7 +53,9 @@ def risk_stake(
     room = cfg.max_exposure_usd - open_exposure_usd
     capped = min(position, cfg.max_position_usd, room, max_stake * leverage)
     if capped <= 0:
-        return StakeDecision(0.0, 0.0, f"exposure cap reached ({open_exposure_usd:.0f} of {cfg.max_exposure_usd:.0f} USD)")
+        return StakeDecision(
+            0.0, 0.0, f"exposure cap reached ({open_exposure_usd:.0f} of {cfg.max_exposure_usd:.0f} USD)"
+        )
     stake = capped / leverage
     if min_stake is not None and stake < min_stake:
         return StakeDecision(0.0, capped, f"risk-sized stake {stake:.2f} below exchange minimum {min_stake:.2f}")

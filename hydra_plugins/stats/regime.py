@@ -70,7 +70,9 @@ def regime_column(frame: pd.DataFrame, cfg: StatsConfig) -> pd.Series:
         Regime.TRENDING_UP,
         Regime.TRENDING_DOWN,
     ]
-    values = np.select([c.fillna(False).to_numpy(dtype=bool) for c in conditions], [str(x) for x in labels], str(Regime.RANGING))
+    values = np.select(
+        [c.fillna(False).to_numpy(dtype=bool) for c in conditions], [str(x) for x in labels], str(Regime.RANGING)
+    )
     return pd.Series(values, index=frame.index, name=col.REGIME)
 
 

@@ -1,7 +1,7 @@
 """HYDRA for Freqtrade: a thin strategy; every decision lives in ``hydra_plugins``.
 
-    freqtrade backtesting --strategy Hydra -c config/config.json -c config/offline.json
-    freqtrade trade --strategy Hydra -c config/config.json
+freqtrade backtesting --strategy Hydra -c config/config.json -c config/offline.json
+freqtrade trade --strategy Hydra -c config/config.json
 """
 
 from datetime import datetime
@@ -61,19 +61,48 @@ class Hydra(IStrategy):
         return dataframe
 
     @fail_closed(default=1.0)
-    def leverage(self, pair: str, current_time: datetime, current_rate: float, proposed_leverage: float,
-                 max_leverage: float, entry_tag: str | None, side: str, **kwargs) -> float:
+    def leverage(
+        self,
+        pair: str,
+        current_time: datetime,
+        current_rate: float,
+        proposed_leverage: float,
+        max_leverage: float,
+        entry_tag: str | None,
+        side: str,
+        **kwargs,
+    ) -> float:
         return self.hydra.leverage(pair, max_leverage)
 
     @fail_closed(default=0.0)
-    def custom_stake_amount(self, pair: str, current_time: datetime, current_rate: float, proposed_stake: float,
-                            min_stake: float | None, max_stake: float, leverage: float, entry_tag: str | None,
-                            side: str, **kwargs) -> float:
+    def custom_stake_amount(
+        self,
+        pair: str,
+        current_time: datetime,
+        current_rate: float,
+        proposed_stake: float,
+        min_stake: float | None,
+        max_stake: float,
+        leverage: float,
+        entry_tag: str | None,
+        side: str,
+        **kwargs,
+    ) -> float:
         return self.hydra.stake(pair, leverage, min_stake, max_stake, entry_tag)
 
     @fail_closed(default=False)
-    def confirm_trade_entry(self, pair: str, order_type: str, amount: float, rate: float, time_in_force: str,
-                            current_time: datetime, entry_tag: str | None, side: str, **kwargs) -> bool:
+    def confirm_trade_entry(
+        self,
+        pair: str,
+        order_type: str,
+        amount: float,
+        rate: float,
+        time_in_force: str,
+        current_time: datetime,
+        entry_tag: str | None,
+        side: str,
+        **kwargs,
+    ) -> bool:
         return self.hydra.confirm_entry(pair, side, entry_tag, current_time)
 
     @fail_closed(default=None)
@@ -82,11 +111,20 @@ class Hydra(IStrategy):
             self.hydra.record_entry(pair, trade)
 
     @fail_closed(default=None)
-    def custom_stoploss(self, pair: str, trade: Trade, current_time: datetime, current_rate: float,
-                        current_profit: float, after_fill: bool, **kwargs) -> float | None:
+    def custom_stoploss(
+        self,
+        pair: str,
+        trade: Trade,
+        current_time: datetime,
+        current_rate: float,
+        current_profit: float,
+        after_fill: bool,
+        **kwargs,
+    ) -> float | None:
         return self.hydra.stoploss(trade, current_rate)
 
     @fail_closed(default=None)
-    def custom_exit(self, pair: str, trade: Trade, current_time: datetime, current_rate: float,
-                    current_profit: float, **kwargs) -> str | None:
+    def custom_exit(
+        self, pair: str, trade: Trade, current_time: datetime, current_rate: float, current_profit: float, **kwargs
+    ) -> str | None:
         return self.hydra.exit(trade, current_time, current_rate)

@@ -1,0 +1,81 @@
+"""Packaging, Docker files and the environment: what a user's first commands rely on."""
+
+import os
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+from hydra_plugins.cli import main as hydra_main
+from hydra_plugins.core.env import load_dotenv_file
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def env_example_keys() -> set[str]:
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    return {line.split("=", 1)[0] for line in lines if line and not line.startswith("#")}
+
+
+def test_compose_file_parses_and_names_only_existing_paths():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    service = compose["services"]["hydra"]
+    assert (ROOT / service["build"]["context"] / service["build"]["dockerfile"]).is_file()
+    assert service["env_file"] == ".env" and (ROOT / ".env.example").is_file()
+    for volume in service["volumes"]:
+        host, container = volume.split(":", 1)
+        assert (ROOT / host).is_dir(), host
+        assert container.startswith("/freqtrade/")
+    command = service["command"].split()
+    assert command[0] == "trade" and "--strategy" in command and command[command.index("--strategy") + 1] == "Hydra"
+    config = command[command.index("--config") + 1]
+    assert (ROOT / config.removeprefix("/freqtrade/")).is_file()
+    assert service["ports"] == ["127.0.0.1:8080:8080"]
+    for name in service.get("environment", {}):
+        assert name in env_example_keys(), name
+
+
+def test_dockerfile_extends_the_pinned_freqtrade_image():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    pin = next(d for d in pyproject["project"]["dependencies"] if d.startswith("freqtrade=="))
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert f"FROM freqtradeorg/freqtrade:{pin.split('==')[1]}" in dockerfile
+    for src in re.findall(r"^COPY\s+(?:--\S+\s+)*(.+)\s+\S+$", dockerfile, flags=re.M):
+        for path in src.split():
+            assert (ROOT / path).exists(), path
+
+
+def test_env_example_lists_every_variable():
+    keys = env_example_keys()
+    for name in (
+        "FREQTRADE__EXCHANGE__KEY", "FREQTRADE__EXCHANGE__SECRET", "ANTHROPIC_API_KEY", "LLM_MODEL",
+        "CRYPTOCOMPARE_API_KEY", "FREQTRADE__DRY_RUN", "FREQTRADE__HYDRA__RISK__MAX_LEVERAGE",
+        "FREQTRADE__HYDRA__RISK__RISK_PER_TRADE", "FREQTRADE__API_SERVER__JWT_SECRET_KEY", "HYDRA_DATA_DIR",
+    ):  # fmt: skip
+        assert name in keys, name
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if re.match(r"^\w*(KEY|SECRET|TOKEN|PASSWORD)=", line):
+            assert line.endswith("="), f"secret with a value in .env.example: {line.split('=')[0]}"
+
+
+def test_dotenv_fills_only_unset_variables(tmp_path, monkeypatch):
+    env = tmp_path / ".env"
+    env.write_text("HYDRA_TEST_A=from-file\nHYDRA_TEST_B=from-file\n")
+    monkeypatch.setenv("HYDRA_TEST_B", "from-shell")
+    monkeypatch.delenv("HYDRA_TEST_A", raising=False)
+    assert load_dotenv_file(env) == ["HYDRA_TEST_A"]
+    assert os.environ["HYDRA_TEST_A"] == "from-file" and os.environ["HYDRA_TEST_B"] == "from-shell"
+    monkeypatch.delenv("HYDRA_TEST_A")
+    monkeypatch.setenv("HYDRA_DOTENV", "0")
+    assert load_dotenv_file(env) == [] and "HYDRA_TEST_A" not in os.environ
+
+
+def test_config_check_command(tmp_path, capsys):
+    assert hydra_main(["config", "check", "-c", str(ROOT / "config" / "config.json")]) == 0
+    assert "hydra config OK" in capsys.readouterr().out
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"hydra": {"risk": {"max_leverage": 200}}}')
+    code = hydra_main(["config", "check", "-c", str(ROOT / "config" / "config.json"), "-c", str(bad)])
+    assert code == 2
+    assert "hydra.risk.max_leverage: Input should be less than or equal to 125" in capsys.readouterr().err

@@ -1,0 +1,98 @@
+"""L4: property tests for leverage and sizing, and the exit rules."""
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hydra_plugins.core.config import SEED_ASSETS, RiskConfig
+from hydra_plugins.risk.exits import exit_reason, stop_price
+from hydra_plugins.risk.leverage import pair_leverage
+from hydra_plugins.risk.sizing import risk_stake
+
+CFG = RiskConfig()
+assets = st.sampled_from(sorted(SEED_ASSETS.items()))
+stops = st.floats(min_value=0.05, max_value=20.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(asset=assets, exchange_max=st.floats(1.0, 125.0), stop=st.one_of(st.none(), stops))
+def test_leverage_respects_every_cap(asset, exchange_max, stop):
+    _, spec = asset
+    lev = pair_leverage(spec, CFG, exchange_max, stop)
+    assert lev >= 1 and lev == int(lev)
+    caps = [spec.max_leverage / spec.volatility_multiplier, CFG.max_leverage, exchange_max]
+    if stop is not None:
+        caps.append(CFG.liquidation_buffer / (stop / 100))
+    assert lev <= max(1.0, min(caps))
+    if stop is not None and lev > 1:
+        assert stop / 100 * lev <= CFG.liquidation_buffer  # stop well inside liquidation
+
+
+def test_leverage_examples():
+    assert pair_leverage(SEED_ASSETS["BTC"], CFG, 125, 1.0) == 10  # config cap
+    assert pair_leverage(SEED_ASSETS["DOGE"], CFG, 125, 1.0) == 5  # 10x / volatility 2.0
+    assert pair_leverage(SEED_ASSETS["BTC"], CFG, 4, 1.0) == 4  # exchange tier
+    assert pair_leverage(SEED_ASSETS["BTC"], CFG, 125, 8.0) == 6  # 0.5 / 8 %
+    assert pair_leverage(SEED_ASSETS["BTC"], CFG, 125, float("nan")) == 10
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    equity=st.floats(100.0, 1e6),
+    stop=stops,
+    leverage=st.integers(1, 20),
+    size_mult=st.floats(0.1, 1.0),
+    gate_mult=st.sampled_from([1.0, 0.5]),
+    exposure=st.floats(0.0, 60_000.0),
+    positions=st.integers(0, 6),
+    min_stake=st.one_of(st.none(), st.floats(0.0, 200.0)),
+    max_stake=st.floats(10.0, 1e6),
+)
+def test_sizing_never_risks_more_than_allowed(
+    equity, stop, leverage, size_mult, gate_mult, exposure, positions, min_stake, max_stake
+):
+    d = risk_stake(
+        equity=equity, stop_pct=stop, leverage=leverage, size_mult=size_mult, gate_mult=gate_mult,
+        open_exposure_usd=exposure, open_positions=positions, min_stake=min_stake, max_stake=max_stake, cfg=CFG,
+    )  # fmt: skip
+    assert d.stake >= 0 and d.reason
+    if d.stake == 0:
+        return
+    position = d.stake * leverage
+    loss_at_stop = position * stop / 100
+    assert loss_at_stop <= equity * CFG.risk_per_trade * size_mult * gate_mult * (1 + 1e-9)
+    assert position <= CFG.max_position_usd * (1 + 1e-9)
+    assert position + exposure <= CFG.max_exposure_usd * (1 + 1e-9)
+    assert d.stake <= max_stake * (1 + 1e-9)
+    assert positions < CFG.max_positions
+    assert min_stake is None or d.stake >= min_stake
+
+
+def test_sizing_example_and_refusals():
+    kw = {
+        "equity": 10_000, "leverage": 5, "size_mult": 1.0, "gate_mult": 1.0, "open_exposure_usd": 0,
+        "open_positions": 0, "min_stake": 5.0, "max_stake": 10_000, "cfg": CFG,
+    }  # fmt: skip
+    d = risk_stake(stop_pct=2.0, **kw)
+    assert d.position_usd == pytest.approx(5_000) and d.stake == pytest.approx(1_000)
+    assert risk_stake(stop_pct=0.5, **kw).position_usd == pytest.approx(10_000)  # max position cap
+    assert risk_stake(stop_pct=float("nan"), **kw).stake == 0
+    assert risk_stake(stop_pct=2.0, **{**kw, "gate_mult": 0.0}).reason == "L2 gate blocks new entries"
+    assert "positions open" in risk_stake(stop_pct=2.0, **{**kw, "open_positions": 5}).reason
+    assert "exposure cap" in risk_stake(stop_pct=2.0, **{**kw, "open_exposure_usd": 50_000}).reason
+    refused = risk_stake(stop_pct=2.0, **{**kw, "equity": 100, "min_stake": 20})
+    assert refused.stake == 0 and "below exchange minimum" in refused.reason
+
+
+def test_stop_price_and_exits():
+    assert stop_price(100, 2, is_short=False) == pytest.approx(98)
+    assert stop_price(100, 2, is_short=True) == pytest.approx(102)
+    kw = {"open_rate": 100, "target_pct": 3.0, "held_hours": 1, "max_hold_hours": 24}
+    assert exit_reason(current_rate=103.1, is_short=False, **kw) == "hydra_take_profit"
+    assert exit_reason(current_rate=96.9, is_short=True, **kw) == "hydra_take_profit"
+    assert exit_reason(current_rate=102, is_short=False, **kw) is None
+    assert exit_reason(current_rate=102, is_short=False, **{**kw, "held_hours": 24}) == "hydra_time_stop"
+    assert exit_reason(current_rate=200, is_short=False, **{**kw, "target_pct": None}) is None
+    assert math.isfinite(stop_price(1e-6, 0.1, False))
