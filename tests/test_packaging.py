@@ -2,9 +2,13 @@
 
 import os
 import re
+import site
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 from hydra_plugins.cli import main as hydra_main
@@ -79,3 +83,20 @@ def test_config_check_command(tmp_path, capsys):
     code = hydra_main(["config", "check", "-c", str(ROOT / "config" / "config.json"), "-c", str(bad)])
     assert code == 2
     assert "hydra.risk.max_leverage: Input should be less than or equal to 125" in capsys.readouterr().err
+
+
+def test_dotenv_reaches_a_local_freqtrade_process(tmp_path):
+    """`make setup` installs hydra_dotenv.pth: a plain `freqtrade` run in a folder with .env sees it."""
+    if not any((Path(p) / "hydra_dotenv.pth").exists() for p in site.getsitepackages()):
+        pytest.skip("hydra_dotenv.pth is installed by `make setup`")
+    (tmp_path / ".env").write_text("FREQTRADE__HYDRA__RISK__MAX_LEVERAGE=7\n")
+    (tmp_path / "user_data").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FREQTRADE__") and k != "HYDRA_DOTENV"}
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("freqtrade")), "show-config", "-c", str(ROOT / "config" / "config.json"),
+         "--userdir", "user_data"],
+        cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    risk = result.stdout[result.stdout.index('"risk"') :]
+    assert '"max_leverage": 7' in risk.split("}")[0]
