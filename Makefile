@@ -40,8 +40,8 @@ demo: setup user_data/backtest_results
 
 download-data: setup
 	$(BIN)/freqtrade download-data -c config/config.json --datadir user_data/data/binance \
-		--timeframes 15m 1h --timerange $(DOWNLOAD_TIMERANGE) \
-		--candle-types futures mark funding_rate
+		--timeframes 15m 1h --timerange $(DOWNLOAD_TIMERANGE)
+	@# In futures mode Freqtrade adds the 1h mark candles and the funding rates by itself.
 
 lint: setup
 	$(BIN)/ruff check hydra_plugins user_data tests

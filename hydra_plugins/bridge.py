@@ -99,6 +99,9 @@ class HydraBridge:
             raise RuntimeError("HYDRA was not started (bot_start did not run)")
         return self.pipeline
 
+    def _is_live(self) -> bool:
+        return self.strategy.dp.runmode in (RunMode.LIVE, RunMode.DRY_RUN)
+
     def informative_pairs(self) -> list[tuple[str, str, CandleType]]:
         """Ask Freqtrade to keep funding-rate candles fresh for every whitelisted pair."""
         dp = self.strategy.dp
@@ -153,13 +156,17 @@ class HydraBridge:
             min_stake=min_stake,
             max_stake=max_stake,
         )
-        log = logger.info if decision.stake > 0 else logger.warning
-        log("HYDRA stake %s %s: %.2f (%s)", pair, entry_tag, decision.stake, decision.reason)
+        if decision.stake <= 0:
+            logger.warning("HYDRA refuses %s %s: %s", pair, entry_tag, decision.reason)
+        else:
+            # One line per entry is useful live; in a backtest it would bury Freqtrade's report.
+            log = logger.info if self._is_live() else logger.debug
+            log("HYDRA stake %s %s: %.2f (%s)", pair, entry_tag, decision.stake, decision.reason)
         return decision.stake
 
     def confirm_entry(self, pair: str, side: str, entry_tag: str | None, current_time: datetime) -> bool:
         row = self._signal_row(pair)
-        if self.strategy.dp.runmode in (RunMode.LIVE, RunMode.DRY_RUN):
+        if self._is_live():
             tf_min = timeframe_to_minutes(self.strategy.timeframe)
             delay = candle_delay_reason(
                 row["date"].to_pydatetime(), current_time, tf_min, self.ready.cfg.intel.max_candle_delay_candles
