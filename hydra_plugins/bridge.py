@@ -9,6 +9,7 @@ Freqtrade's own stoploss in charge and never blocks an exit.
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -23,11 +24,12 @@ from freqtrade.strategy import IStrategy, stoploss_from_absolute
 from hydra_plugins.core import columns as col
 from hydra_plugins.core.config import ConfigError, HydraConfig, check_pairs, load_hydra_config
 from hydra_plugins.intel.health import candle_delay_reason
-from hydra_plugins.pipeline import Pipeline
+from hydra_plugins.pipeline import STARTUP_CANDLES, Pipeline
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+__all__ = ["STARTUP_CANDLES", "HydraBridge", "fail_closed", "validate_config"]
 STOP_KEY = "hydra_stop_pct"
 TARGET_KEY = "hydra_target_pct"
 _API_SECRET_PLACEHOLDER = "set-FREQTRADE__API_SERVER__JWT_SECRET_KEY-in-.env"
@@ -45,6 +47,9 @@ def fail_closed(default: Any) -> Callable[[Callable[..., T]], Callable[..., T]]:
                 logger.exception("HYDRA %s failed; answering %r", func.__name__, default)
                 return default
 
+        # Freqtrade inspects callback arguments with getfullargspec (e.g. custom_stoploss's
+        # after_fill), which does not follow functools.wraps: expose the real signature.
+        wrapper.__signature__ = inspect.signature(func)  # type: ignore[attr-defined]
         return wrapper
 
     return decorate
@@ -66,6 +71,20 @@ def check_secrets(config: dict[str, Any]) -> None:
         )
 
 
+def validate_config(ft_config: dict[str, Any], startup_candle_count: int) -> HydraConfig:
+    """Run every start-up check on a Freqtrade config; raise ConfigError naming the first problem."""
+    config = load_hydra_config(ft_config.get("hydra"))
+    check_secrets(ft_config)
+    check_pairs(config, ft_config.get("exchange", {}).get("pair_whitelist", []))
+    needed = Pipeline(config, timeframe_to_minutes(ft_config.get("timeframe", "15m"))).warmup_candles
+    if startup_candle_count < needed:
+        raise ConfigError(
+            f"hydra.stats windows need {needed} warm-up candles but the strategy declares "
+            f"startup_candle_count = {startup_candle_count}"
+        )
+    return config
+
+
 class HydraBridge:
     """Adapts the pipeline to one ``IStrategy`` instance."""
 
@@ -77,20 +96,10 @@ class HydraBridge:
     # bot_start
     def start(self) -> None:
         """Parse and check the config once; raise ConfigError (the bot refuses to start) if bad."""
-        ft_config = self.strategy.config
-        self.config = load_hydra_config(ft_config.get("hydra"))
-        check_secrets(ft_config)
-        pairs = ft_config.get("exchange", {}).get("pair_whitelist", [])
-        check_pairs(self.config, pairs)
+        # The class's declaration, not the instance's: recursive-analysis varies the latter on purpose.
+        self.config = validate_config(self.strategy.config, type(self.strategy).startup_candle_count)
         self.pipeline = Pipeline(self.config, timeframe_to_minutes(self.strategy.timeframe))
         needed = self.pipeline.warmup_candles
-        # The class's declaration, not the instance's: recursive-analysis varies the latter on purpose.
-        declared = type(self.strategy).startup_candle_count
-        if declared < needed:
-            raise ConfigError(
-                f"hydra.stats windows need {needed} warm-up candles but the strategy declares "
-                f"startup_candle_count = {declared}"
-            )
         logger.info("HYDRA started: %d signals, warm-up %d candles", len(self.pipeline.signals), needed)
 
     @property
@@ -105,22 +114,15 @@ class HydraBridge:
     def informative_pairs(self) -> list[tuple[str, str, CandleType]]:
         """Ask Freqtrade to keep funding-rate candles fresh for every whitelisted pair."""
         dp = self.strategy.dp
-        tf = self._funding_timeframe()
+        tf = dp.get_funding_rate_timeframe()
         return [(pair, tf, CandleType.FUNDING_RATE) for pair in dp.current_whitelist()]
 
-    def _funding_timeframe(self) -> str:
-        exchange = getattr(self.strategy.dp, "_exchange", None)
-        return exchange.get_option("funding_fee_timeframe") if exchange is not None else "1h"
-
     def _funding(self, pair: str) -> pd.DataFrame | None:
-        frame = self.strategy.dp.get_pair_dataframe(
-            pair=pair, timeframe=self._funding_timeframe(), candle_type=CandleType.FUNDING_RATE
+        dp = self.strategy.dp
+        frame = dp.get_pair_dataframe(
+            pair=pair, timeframe=dp.get_funding_rate_timeframe(), candle_type=CandleType.FUNDING_RATE
         )
-        if frame is None or frame.empty:
-            return None
-        if "funding_rate" not in frame.columns and "open" in frame.columns:
-            frame = frame.rename(columns={"open": "funding_rate"})
-        return frame
+        return None if frame is None or frame.empty else frame
 
     # populate_*
     def populate_indicators(self, dataframe: pd.DataFrame, metadata: dict) -> pd.DataFrame:
@@ -179,35 +181,51 @@ class HydraBridge:
             logger.warning("HYDRA refuses %s %s: %s", side, pair, verdict.reason)
         return verdict.allowed
 
-    def record_entry(self, pair: str, trade: Trade) -> None:
-        """Keep the signal candle's stop and target on the trade, once, at the first entry fill."""
-        if trade.get_custom_data(STOP_KEY) is not None:
-            return
-        frame, _ = self.strategy.dp.get_analyzed_dataframe(pair, self.strategy.timeframe)
+    def record_entry(self, trade: Trade) -> tuple[float, float]:
+        """Return the trade's stop and target distances (%), storing them on the trade the first time.
+
+        They come from the signal candle (the one whose close triggered the order) and never change
+        afterwards, so a restart or a later candle cannot move them.
+        """
+        stop, target = trade.get_custom_data(STOP_KEY), trade.get_custom_data(TARGET_KEY)
+        if stop is not None and target is not None:
+            return float(stop), float(target)
+        frame, _ = self.strategy.dp.get_analyzed_dataframe(trade.pair, self.strategy.timeframe)
         tf = pd.Timedelta(minutes=timeframe_to_minutes(self.strategy.timeframe))
         # The order went out right after the signal candle closed.
         signal_open = pd.Timestamp(trade.open_date_utc).floor(tf) - tf
         rows = frame.loc[frame["date"] == signal_open]
-        row = rows.iloc[-1] if not rows.empty else frame.iloc[-1]
+        if rows.empty:
+            logger.warning(
+                "HYDRA: signal candle %s of %s trade %s is gone; using the newest candle's ATR for its stop",
+                signal_open, trade.pair, trade.id,
+            )  # fmt: skip
+            rows = frame.iloc[-1:]
         tag = trade.enter_tag or ""
-        trade.set_custom_data(STOP_KEY, float(row[col.signal_column(tag, "exp_risk_pct")]))
-        trade.set_custom_data(TARGET_KEY, float(row[col.signal_column(tag, "exp_ret_pct")]))
+        stop = float(rows[col.signal_column(tag, "exp_risk_pct")].iloc[-1])
+        target = float(rows[col.signal_column(tag, "exp_ret_pct")].iloc[-1])
+        if not (stop > 0 and target > 0):
+            raise ValueError(f"no usable stop/target for {trade.pair} ({stop}, {target})")
+        trade.set_custom_data(STOP_KEY, stop)
+        trade.set_custom_data(TARGET_KEY, target)
+        return stop, target
 
     # exit side: never blocks
     def stoploss(self, trade: Trade, current_rate: float) -> float | None:
-        stop_pct = trade.get_custom_data(STOP_KEY)
-        if stop_pct is None:
-            return None
-        rate = self.ready.stop_rate(trade.open_rate, float(stop_pct), trade.is_short)
-        return stoploss_from_absolute(rate, current_rate, is_short=trade.is_short, leverage=trade.leverage)
+        stop_pct, _ = self.record_entry(trade)
+        rate = self.ready.stop_rate(trade.open_rate, stop_pct, trade.is_short)
+        ratio = stoploss_from_absolute(rate, current_rate, is_short=trade.is_short, leverage=trade.leverage)
+        # Price already through the stop: Freqtrade ignores 0, so custom_exit closes the trade instead.
+        return ratio if ratio > 0 else None
 
     def exit(self, trade: Trade, current_time: datetime, current_rate: float) -> str | None:
-        target = trade.get_custom_data(TARGET_KEY)
+        stop_pct, target_pct = self.record_entry(trade)
         held_hours = (current_time - trade.open_date_utc).total_seconds() / 3600.0
         return self.ready.exit_reason(
             open_rate=trade.open_rate,
             current_rate=current_rate,
             is_short=trade.is_short,
-            target_pct=float(target) if target is not None else None,
+            stop_pct=stop_pct,
+            target_pct=target_pct,
             held_hours=held_hours,
         )

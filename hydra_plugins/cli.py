@@ -29,7 +29,7 @@ logger = logging.getLogger("hydra")
 
 
 def _serve(args: argparse.Namespace) -> markets.MarketsServer:
-    info = markets.load_snapshot(Path(args.snapshot))
+    info = markets.load_snapshot(Path(args.snapshot) if args.snapshot else None)
     try:
         server = markets.MarketsServer(info, host=args.host, port=args.port)
     except OSError as exc:
@@ -79,21 +79,21 @@ def cmd_markets_snapshot(args: argparse.Namespace) -> int:
     with httpx.Client(headers={"User-Agent": "hydra-plugins"}) as client:
         info = markets.fetch_exchange_info(client, args.base_url)
     chosen = markets.select_symbols(info, args.symbols)
-    path = markets.write_snapshot(chosen, Path(args.output))
+    path = markets.write_snapshot(chosen, Path(args.output) if args.output else None)
     print(f"Wrote {len(chosen['symbols'])} symbols to {path}")
     return 0
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
+    from freqtrade.configuration.environment_vars import environment_vars_to_dict
     from freqtrade.configuration.load_config import load_from_files
+    from freqtrade.misc import deep_merge_dicts
 
-    from hydra_plugins.bridge import check_secrets
-    from hydra_plugins.core.config import check_pairs, load_hydra_config
+    from hydra_plugins.bridge import STARTUP_CANDLES, validate_config
 
-    config = load_from_files(args.config)
-    hydra = load_hydra_config(config.get("hydra"))
-    check_pairs(hydra, config.get("exchange", {}).get("pair_whitelist", []))
-    check_secrets(config)
+    # As Freqtrade builds it: files merged in order, then FREQTRADE__* variables (and .env) on top.
+    config = deep_merge_dicts(environment_vars_to_dict(), load_from_files(args.config))
+    hydra = validate_config(config, STARTUP_CANDLES)
     print(
         f"hydra config OK: {len(hydra.assets)} assets, max leverage {hydra.risk.max_leverage}x, "
         f"risk {hydra.risk.risk_per_trade:.2%} per trade"
@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     def server_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
         p.add_argument("--port", type=int, default=markets.DEFAULT_PORT, help=f"port (default {markets.DEFAULT_PORT})")
-        p.add_argument("--snapshot", default=str(markets.DEFAULT_SNAPSHOT), help="exchangeInfo JSON to serve")
+        p.add_argument("--snapshot", help=f"exchangeInfo JSON to serve (default ./{markets.SNAPSHOT_NAME})")
 
     p = msub.add_parser("serve", help="serve the snapshot until interrupted")
     server_args(p)
@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=markets.DEFAULT_PORT)
     p.set_defaults(func=cmd_markets_overlay)
     p = msub.add_parser("snapshot", help="refresh the snapshot from the live exchange (needs internet)")
-    p.add_argument("--output", default=str(markets.DEFAULT_SNAPSHOT))
+    p.add_argument("--output", help=f"file to write (default ./{markets.SNAPSHOT_NAME})")
     p.add_argument("--base-url", default=markets.BINANCE_USDM_URL)
     p.add_argument("--symbols", nargs="+", default=list(markets.UNIVERSE))
     p.set_defaults(func=cmd_markets_snapshot)

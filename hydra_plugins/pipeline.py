@@ -25,6 +25,10 @@ from hydra_plugins.risk.sizing import StakeDecision, risk_stake
 from hydra_plugins.stats.regime import Gate, gate_columns, regime_column
 from hydra_plugins.stats.volatility import volatility_columns
 
+# Candles of history every pair needs before its first signal: covers the longest default window
+# (96 + 672 bars of volatility baseline) with room to spare. The strategy declares this number.
+STARTUP_CANDLES = 800
+
 
 @dataclass(frozen=True)
 class EntryVerdict:
@@ -127,13 +131,21 @@ class Pipeline:
 
     # custom_exit
     def exit_reason(
-        self, *, open_rate: float, current_rate: float, is_short: bool, target_pct: float | None, held_hours: float
+        self,
+        *,
+        open_rate: float,
+        current_rate: float,
+        is_short: bool,
+        stop_pct: float | None,
+        target_pct: float | None,
+        held_hours: float,
     ) -> str | None:
         """Return why to close a position now, or None."""
         return exit_reason(
             open_rate=open_rate,
             current_rate=current_rate,
             is_short=is_short,
+            stop_pct=stop_pct,
             target_pct=target_pct,
             held_hours=held_hours,
             max_hold_hours=self.cfg.risk.max_hold_hours,

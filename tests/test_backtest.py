@@ -1,6 +1,7 @@
 """Freqtrade itself runs Hydra offline on real data: backtesting, lookahead and recursive analysis."""
 
 import csv
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,9 @@ def freqtrade(command: str, offline_config: Path, userdir: Path, *args: str) -> 
         "--strategy-path", str(ROOT / "user_data" / "strategies"),
         "--userdir", str(userdir), "--datadir", str(DATADIR), *args,
     ]  # fmt: skip
-    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600)
+    # The user's .env and FREQTRADE__* variables must not change what the test measures.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FREQTRADE__")} | {"HYDRA_DOTENV": "0"}
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return result
 

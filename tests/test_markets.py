@@ -119,6 +119,14 @@ def test_fetch_exchange_info_reports_http_and_shape_errors():
         fetch_exchange_info(client)
 
 
+def test_default_snapshot_prefers_the_working_directory(tmp_path, monkeypatch):
+    info = select_symbols(load_snapshot(), ["BTCUSDT"])
+    monkeypatch.chdir(tmp_path)
+    assert len(load_snapshot()["symbols"]) == 8  # no ./config here: this checkout's snapshot
+    write_snapshot(info, tmp_path / "config" / "markets" / "binance_usdm_exchange_info.json")
+    assert load_snapshot() == info  # a project or Docker's /freqtrade: its own config/markets
+
+
 def test_write_then_load_round_trips(tmp_path):
     info = select_symbols(load_snapshot(), ["BTCUSDT"])
     path = write_snapshot(info, tmp_path / "snap.json")

@@ -75,6 +75,12 @@ def test_dotenv_fills_only_unset_variables(tmp_path, monkeypatch):
     assert load_dotenv_file(env) == [] and "HYDRA_TEST_A" not in os.environ
 
 
+def test_config_check_applies_environment_overrides(monkeypatch, capsys):
+    monkeypatch.setenv("FREQTRADE__HYDRA__RISK__MAX_LEVERAGE", "500")
+    assert hydra_main(["config", "check", "-c", str(ROOT / "config" / "config.json")]) == 2
+    assert "hydra.risk.max_leverage" in capsys.readouterr().err
+
+
 def test_config_check_command(tmp_path, capsys):
     assert hydra_main(["config", "check", "-c", str(ROOT / "config" / "config.json")]) == 0
     assert "hydra config OK" in capsys.readouterr().out

@@ -89,10 +89,13 @@ def test_sizing_example_and_refusals():
 def test_stop_price_and_exits():
     assert stop_price(100, 2, is_short=False) == pytest.approx(98)
     assert stop_price(100, 2, is_short=True) == pytest.approx(102)
-    kw = {"open_rate": 100, "target_pct": 3.0, "held_hours": 1, "max_hold_hours": 24}
+    kw = {"open_rate": 100, "stop_pct": 2.0, "target_pct": 3.0, "held_hours": 1, "max_hold_hours": 24}
     assert exit_reason(current_rate=103.1, is_short=False, **kw) == "hydra_take_profit"
     assert exit_reason(current_rate=96.9, is_short=True, **kw) == "hydra_take_profit"
     assert exit_reason(current_rate=102, is_short=False, **kw) is None
     assert exit_reason(current_rate=102, is_short=False, **{**kw, "held_hours": 24}) == "hydra_time_stop"
     assert exit_reason(current_rate=200, is_short=False, **{**kw, "target_pct": None}) is None
+    assert exit_reason(current_rate=97.9, is_short=False, **kw) == "hydra_stop"  # already past the stop
+    assert exit_reason(current_rate=102.1, is_short=True, **kw) == "hydra_stop"
+    assert exit_reason(current_rate=98.1, is_short=False, **{**kw, "held_hours": 30}) == "hydra_time_stop"
     assert math.isfinite(stop_price(1e-6, 0.1, False))

@@ -1,14 +1,17 @@
 """The thin strategy and the bridge: delegation, fail-closed entries, exits that never block."""
 
 import importlib.util
+import inspect
 import json
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from hydra_plugins.bridge import HydraBridge, check_secrets, fail_closed
+from hydra_plugins.core import columns as col
 from hydra_plugins.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,3 +119,74 @@ def test_enabled_api_or_telegram_without_secrets_refuse_to_start():
     config["telegram"]["enabled"] = True
     with pytest.raises(ConfigError, match="TELEGRAM__TOKEN"):
         check_secrets(config)
+
+
+def test_wrapped_callbacks_keep_their_signature_for_freqtrade():
+    # Freqtrade enables after-fill stop updates only if getfullargspec sees `after_fill`.
+    assert "after_fill" in inspect.getfullargspec(Hydra.custom_stoploss).args
+    assert "max_stake" in inspect.getfullargspec(Hydra.custom_stake_amount).args
+
+
+class FakeTrade:
+    def __init__(self, open_date, is_short=False):
+        self.id, self.pair, self.enter_tag = 1, "BTC/USDT:USDT", "FUNDING_SQUEEZE"
+        self.open_date_utc, self.open_rate, self.is_short, self.leverage = open_date, 100.0, is_short, 5.0
+        self.custom = {}
+
+    def get_custom_data(self, key, default=None):
+        return self.custom.get(key, default)
+
+    def set_custom_data(self, key, value):
+        self.custom[key] = value
+
+
+class FakeDP:
+    def __init__(self, frame):
+        self.frame = frame
+
+    def get_analyzed_dataframe(self, pair, timeframe):
+        return self.frame, None
+
+
+def started_bridge(frame):
+    strategy = Hydra(ft_config())
+    strategy.dp = FakeDP(frame)
+    bridge = HydraBridge(strategy)
+    bridge.start()
+    return bridge
+
+
+def signal_frame():
+    dates = pd.date_range("2024-03-01 00:00", periods=4, freq="15min", tz="UTC")
+    risk = col.signal_column("FUNDING_SQUEEZE", "exp_risk_pct")
+    ret = col.signal_column("FUNDING_SQUEEZE", "exp_ret_pct")
+    return pd.DataFrame({"date": dates, risk: [1.0, 2.0, 3.0, 4.0], ret: [1.5, 3.0, 4.5, 6.0]})
+
+
+def test_stop_and_target_come_from_the_signal_candle_and_never_move():
+    frame = signal_frame()
+    bridge = started_bridge(frame)
+    # Order placed seconds after the 00:15 candle closed (at 00:30): that candle is the signal candle.
+    trade = FakeTrade(datetime(2024, 3, 1, 0, 30, 4, tzinfo=UTC))
+    assert bridge.record_entry(trade) == (2.0, 3.0)
+    frame.iloc[:, 1:] = 9.0  # later candles change nothing for an open trade
+    assert bridge.record_entry(trade) == (2.0, 3.0)
+
+
+def test_stoploss_works_before_the_fill_is_recorded_and_exits_past_the_stop():
+    bridge = started_bridge(signal_frame())
+    trade = FakeTrade(datetime(2024, 3, 1, 0, 30, tzinfo=UTC))  # stop 2 %, target 3 %
+    ratio = bridge.stoploss(trade, current_rate=100.0)
+    assert ratio == pytest.approx(0.02 * 5)  # 2 % of price at 5x leverage
+    assert bridge.stoploss(trade, current_rate=97.5) is None  # already through it ...
+    assert bridge.exit(trade, datetime(2024, 3, 1, 1, tzinfo=UTC), 97.5) == "hydra_stop"  # ... so exit
+    assert bridge.exit(trade, datetime(2024, 3, 1, 1, tzinfo=UTC), 103.1) == "hydra_take_profit"
+    assert bridge.exit(trade, datetime(2024, 3, 1, 1, tzinfo=UTC), 101.0) is None
+
+
+def test_a_vanished_signal_candle_falls_back_to_the_newest_atr(caplog):
+    bridge = started_bridge(signal_frame())
+    trade = FakeTrade(datetime(2024, 2, 1, tzinfo=UTC))
+    with caplog.at_level(logging.WARNING):
+        assert bridge.record_entry(trade) == (4.0, 6.0)
+    assert "is gone" in caplog.text

@@ -45,7 +45,9 @@ SEED_ASSETS: dict[str, AssetSpec] = {
 class IntelConfig(_Frozen):
     """L1: point-in-time joins and the data-health gate."""
 
-    funding_publish_lag_minutes: Annotated[int, Field(ge=0, le=60)] = 1
+    # Binance publishes a settled rate seconds after settlement, but a live Freqtrade bot refreshes its
+    # funding candles only about every 30 minutes: backtests wait as long, so they never know sooner.
+    funding_publish_lag_minutes: Annotated[int, Field(ge=0, le=120)] = 30
     max_funding_age_hours: Annotated[float, Field(gt=0.0, le=48.0)] = 9.0
     max_flat_candles: Annotated[int, Field(ge=1, le=96)] = 4
     max_candle_delay_candles: Annotated[int, Field(ge=1, le=10)] = 2

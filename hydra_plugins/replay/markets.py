@@ -29,12 +29,20 @@ logger = logging.getLogger(__name__)
 
 BINANCE_USDM_URL = "https://fapi.binance.com"
 DEFAULT_PORT = 18700
-DEFAULT_SNAPSHOT = Path(__file__).resolve().parents[2] / "config" / "markets" / "binance_usdm_exchange_info.json"
+SNAPSHOT_NAME = Path("config") / "markets" / "binance_usdm_exchange_info.json"
 UNIVERSE = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "BNBUSDT", "ADAUSDT", "XRPUSDT", "LTCUSDT", "DOGEUSDT")
 _REQUIRED_SYMBOL_KEYS = (
     "symbol", "pair", "contractType", "status", "baseAsset", "quoteAsset", "marginAsset",
     "pricePrecision", "quantityPrecision", "filters",
 )  # fmt: skip
+
+
+def default_snapshot() -> Path:
+    """Return the snapshot file: ``./config/markets/…`` (a project or Docker's /freqtrade), else this checkout's."""
+    for root in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        if (root / SNAPSHOT_NAME).is_file():
+            return root / SNAPSHOT_NAME
+    return Path.cwd() / SNAPSHOT_NAME
 
 
 def parse_exchange_info(payload: Any) -> dict[str, Any]:
@@ -65,8 +73,9 @@ def select_symbols(info: dict[str, Any], symbols: Iterable[str]) -> dict[str, An
     return {**info, "symbols": [by_name[s] for s in wanted]}
 
 
-def load_snapshot(path: Path = DEFAULT_SNAPSHOT) -> dict[str, Any]:
-    """Read and check a snapshot file."""
+def load_snapshot(path: Path | None = None) -> dict[str, Any]:
+    """Read and check a snapshot file (default: :func:`default_snapshot`)."""
+    path = path or default_snapshot()
     try:
         payload = json.loads(path.read_text())
     except FileNotFoundError:
@@ -88,8 +97,10 @@ def fetch_exchange_info(client: httpx.Client, base_url: str = BINANCE_USDM_URL) 
     return parse_exchange_info(payload)
 
 
-def write_snapshot(info: dict[str, Any], path: Path = DEFAULT_SNAPSHOT) -> Path:
+def write_snapshot(info: dict[str, Any], path: Path | None = None) -> Path:
     """Write a snapshot file atomically (a crash never leaves half a file)."""
+    path = path or default_snapshot()
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(info, indent=1) + "\n")
     tmp.replace(path)

@@ -10,7 +10,7 @@ from freqtrade.persistence import Order, Trade
 from freqtrade.strategy import IStrategy
 from pandas import DataFrame
 
-from hydra_plugins.bridge import HydraBridge, fail_closed
+from hydra_plugins.bridge import STARTUP_CANDLES, HydraBridge, fail_closed
 from hydra_plugins.core import columns as col
 
 
@@ -20,7 +20,7 @@ class Hydra(IStrategy):
     INTERFACE_VERSION = 3
     timeframe = "15m"
     can_short = True
-    startup_candle_count = 800
+    startup_candle_count = STARTUP_CANDLES
     process_only_new_candles = True
     minimal_roi = {"0": 100.0}  # exits are HYDRA's: stop, take-profit, time stop
     # Backstop only: custom_stoploss places the real stop from the entry candle's ATR, and leverage
@@ -108,7 +108,7 @@ class Hydra(IStrategy):
     @fail_closed(default=None)
     def order_filled(self, pair: str, trade: Trade, order: Order, current_time: datetime, **kwargs) -> None:
         if order.ft_order_side == trade.entry_side:
-            self.hydra.record_entry(pair, trade)
+            self.hydra.record_entry(trade)
 
     @fail_closed(default=None)
     def custom_stoploss(

@@ -1,0 +1,1 @@
+"""One module per venue or API: raw response shape, client (I/O only) and pure parse side by side."""

@@ -1,0 +1,205 @@
+"""The point-in-time intel store: every external series HYDRA records, with when it became known.
+
+Storage is one SQLite file in WAL mode. Why: the collector (one process) writes while one or more
+bots and reports read. WAL lets readers see a consistent snapshot without blocking the writer, and a
+transaction either lands whole or not at all, so a crash never leaves half a batch. It is in the
+standard library and needs no server. Partitioned Parquet would need its own locking and compaction
+for a stream of small writes.
+
+Each series is one table keyed by ``(symbol, event_time)``. Writes use ``INSERT ... ON CONFLICT DO
+NOTHING``: re-importing a file or restarting the collector adds no duplicates, and the first record of
+an event keeps its ``available_at`` (what the bot could have known then is never rewritten later).
+Times are integer milliseconds since the epoch, UTC.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+KEY_COLUMNS = ("symbol", "source", "event_time", "available_at")
+
+
+@dataclass(frozen=True)
+class SeriesSpec:
+    """One kind of record: its table name, value columns and what it is."""
+
+    name: str
+    value_columns: tuple[str, ...]
+    description: str
+
+
+SERIES: dict[str, SeriesSpec] = {
+    s.name: s
+    for s in (
+        SeriesSpec(
+            "premium_index",
+            ("mark_price", "index_price", "estimated_settle_price", "predicted_funding_rate", "interest_rate",
+             "next_funding_time"),
+            "GET /fapi/v1/premiumIndex: mark/index price and the predicted (next) funding rate",
+        ),
+        SeriesSpec(
+            "global_long_short",
+            ("long_short_ratio", "long_account", "short_account"),
+            "all accounts' long/short ratio (globalLongShortAccountRatio; archive count_long_short_ratio)",
+        ),
+        SeriesSpec(
+            "top_long_short_account",
+            ("long_short_ratio", "long_account", "short_account"),
+            "top traders' long/short account ratio (topLongShortAccountRatio; archive count_toptrader_...)",
+        ),
+        SeriesSpec(
+            "top_long_short_position",
+            ("long_short_ratio", "long_account", "short_account"),
+            "top traders' long/short position ratio (topLongShortPositionRatio; archive sum_toptrader_...)",
+        ),
+        SeriesSpec(
+            "taker_ratio",
+            ("buy_sell_ratio", "buy_vol", "sell_vol"),
+            "taker buy/sell volume ratio (takerlongshortRatio; archive sum_taker_long_short_vol_ratio)",
+        ),
+        SeriesSpec(
+            "liquidation",
+            ("side_sign", "price", "quantity", "notional_usd"),
+            "forced orders from the forceOrder stream; at most one per symbol per second is pushed, "
+            "so sums are a lower bound",
+        ),
+        SeriesSpec(
+            "depth",
+            ("imbalance_top", "spread_bps", "bid_depth_usd", "ask_depth_usd", "mid_price"),
+            "order-book snapshot: top-N imbalance, spread, depth within the configured band",
+        ),
+    )
+}  # fmt: skip
+
+
+def _spec(series: str) -> SeriesSpec:
+    try:
+        return SERIES[series]
+    except KeyError:
+        raise KeyError(f"unknown intel series {series!r}; known: {sorted(SERIES)}") from None
+
+
+def to_ms(values: pd.Series) -> np.ndarray:
+    """Return UTC timestamps as integer milliseconds."""
+    return pd.to_datetime(values, utc=True).astype("datetime64[ms, UTC]").astype("int64").to_numpy()
+
+
+class IntelStore:
+    """Read and write point-in-time series in one SQLite file."""
+
+    def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        if not readonly:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._connect() as con:
+                con.execute("PRAGMA journal_mode=WAL")
+                for spec in SERIES.values():
+                    values = ", ".join(f'"{c}" REAL' for c in spec.value_columns)
+                    con.execute(
+                        f'CREATE TABLE IF NOT EXISTS "{spec.name}" (symbol TEXT NOT NULL, source TEXT NOT NULL, '
+                        f"event_time INTEGER NOT NULL, available_at INTEGER NOT NULL, {values}, "
+                        "PRIMARY KEY (symbol, event_time)) WITHOUT ROWID"
+                    )
+                    con.execute(
+                        f'CREATE INDEX IF NOT EXISTS "{spec.name}_known" ON "{spec.name}" (symbol, available_at)'
+                    )
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        if self.readonly:
+            con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
+        else:
+            con = sqlite3.connect(self.path, timeout=30)
+        try:
+            con.execute("PRAGMA busy_timeout=30000")
+            with con:  # one transaction: commit on success, roll back on error
+                yield con
+        finally:
+            con.close()
+
+    def write(self, series: str, frame: pd.DataFrame) -> int:
+        """Insert rows not yet stored (by symbol and event_time); return how many were new.
+
+        ``frame`` has ``symbol, source, event_time, available_at`` (datetimes) and the series' value
+        columns (missing ones are stored as NULL).
+        """
+        spec = _spec(series)
+        if frame.empty:
+            return 0
+        missing = [c for c in KEY_COLUMNS if c not in frame.columns]
+        if missing:
+            raise KeyError(f"intel rows for {series} lack {missing}")
+        if (to_ms(frame["available_at"]) < to_ms(frame["event_time"])).any():
+            raise ValueError(f"intel rows for {series} claim to be known before they happened")
+        columns = [*KEY_COLUMNS, *spec.value_columns]
+        rows = pd.DataFrame({c: frame[c] if c in frame.columns else None for c in columns})
+        rows["event_time"] = to_ms(frame["event_time"])
+        rows["available_at"] = to_ms(frame["available_at"])
+        records = [
+            tuple(None if (isinstance(v, float) and np.isnan(v)) else v for v in rec)
+            for rec in rows.itertuples(index=False, name=None)
+        ]
+        names = ", ".join(f'"{c}"' for c in columns)
+        marks = ", ".join("?" for _ in columns)
+        with self._connect() as con:
+            before = con.total_changes
+            con.executemany(
+                f'INSERT INTO "{spec.name}" ({names}) VALUES ({marks}) ON CONFLICT (symbol, event_time) DO NOTHING',
+                records,
+            )
+            return con.total_changes - before
+
+    def read(
+        self,
+        series: str,
+        symbol: str,
+        *,
+        start: pd.Timestamp | None = None,
+        end: pd.Timestamp | None = None,
+    ) -> pd.DataFrame:
+        """Return a symbol's rows with ``available_at`` in [start, end), ordered by availability.
+
+        Times come back as UTC datetimes. An empty frame has the right columns.
+        """
+        spec = _spec(series)
+        clauses, params = ["symbol = ?"], [symbol]
+        if start is not None:
+            clauses.append("available_at >= ?")
+            params.append(int(pd.Timestamp(start).value // 1_000_000))
+        if end is not None:
+            clauses.append("available_at < ?")
+            params.append(int(pd.Timestamp(end).value // 1_000_000))
+        columns = ", ".join(f'"{c}"' for c in (*KEY_COLUMNS, *spec.value_columns))
+        query = f'SELECT {columns} FROM "{spec.name}" WHERE {" AND ".join(clauses)} ORDER BY available_at, event_time'
+        with self._connect() as con:
+            frame = pd.read_sql_query(query, con, params=params)
+        for c in ("event_time", "available_at"):
+            frame[c] = pd.to_datetime(frame[c], unit="ms", utc=True)
+        for c in spec.value_columns:
+            frame[c] = frame[c].astype(float)
+        return frame
+
+    def coverage(self) -> pd.DataFrame:
+        """Return one row per series, symbol and source: rows, first and last event, last availability."""
+        parts = []
+        with self._connect() as con:
+            for spec in SERIES.values():
+                part = pd.read_sql_query(
+                    f'SELECT "{spec.name}" AS series, symbol, source, COUNT(*) AS rows, '
+                    "MIN(event_time) AS first_event, MAX(event_time) AS last_event, "
+                    f'MAX(available_at) AS last_available FROM "{spec.name}" GROUP BY symbol, source',
+                    con,
+                )
+                parts.append(part)
+        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        for c in ("first_event", "last_event", "last_available"):
+            frame[c] = pd.to_datetime(frame[c], unit="ms", utc=True)
+        return frame.sort_values(["symbol", "series", "source"], ignore_index=True)
