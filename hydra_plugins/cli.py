@@ -26,6 +26,7 @@ from hydra_plugins.core.errors import HydraError
 from hydra_plugins.replay import markets
 
 logger = logging.getLogger("hydra")
+DEFAULT_STORE = "user_data/hydra/intel.sqlite"
 
 
 def _serve(args: argparse.Namespace) -> markets.MarketsServer:
@@ -101,6 +102,47 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_intel_import_metrics(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from hydra_plugins.commands.intel import import_metrics
+    from hydra_plugins.intel.store import IntelStore
+
+    store = IntelStore(Path(args.store))
+    lag = pd.Timedelta(minutes=args.publish_lag_minutes)
+    results = import_metrics([Path(p) for p in args.paths], Path(args.datadir), store, lag)
+    for r in results:
+        print(
+            f"{r.file.name}: {r.symbol} {r.rows} rows -> {r.oi_candles_added} new open-interest candles, "
+            f"{r.store_rows_added} new intel rows"
+        )
+    print(f"Imported {len(results)} file(s) into {args.datadir} and {args.store}")
+    return 0
+
+
+def cmd_intel_status(args: argparse.Namespace) -> int:
+    import pandas as pd
+    from rich.console import Console
+    from rich.table import Table
+
+    from hydra_plugins.commands.intel import status_table
+    from hydra_plugins.intel.store import IntelStore
+
+    store = IntelStore(Path(args.store), readonly=True) if Path(args.store).exists() else None
+    pairs = [f"{s[:-4]}/USDT:USDT" for s in markets.UNIVERSE]
+    table = status_table(store, Path(args.datadir) if args.datadir else None, pairs, pd.Timestamp.now(tz="UTC"))
+    if table.empty:
+        print(f"No intel recorded yet (store {args.store}, datadir {args.datadir})")
+        return 0
+    out = Table(title="HYDRA intel coverage")
+    for name in table.columns:
+        out.add_column(name)
+    for row in table.itertuples(index=False):
+        out.add_row(*(str(v) for v in row))
+    Console(width=200).print(out)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hydra", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -133,6 +175,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--symbols", nargs="+", default=list(markets.UNIVERSE))
     p.set_defaults(func=cmd_markets_snapshot)
 
+    i = groups.add_parser("intel", help="market intel: import, status")
+    isub = i.add_subparsers(dest="action", required=True)
+    p = isub.add_parser("import-metrics", help="import Binance UM metrics archive files (CSV or zip, or folders)")
+    p.add_argument("paths", nargs="+", help="metrics files or folders holding them")
+    p.add_argument("--datadir", default="user_data/data/binance", help="Freqtrade data dir for open-interest candles")
+    p.add_argument("--store", default=DEFAULT_STORE, help=f"intel store (default {DEFAULT_STORE})")
+    p.add_argument("--publish-lag-minutes", type=float, default=1.0, help="delay before a row counts as known")
+    p.set_defaults(func=cmd_intel_import_metrics)
+    p = isub.add_parser("status", help="coverage per pair and source")
+    p.add_argument("--store", default=DEFAULT_STORE)
+    p.add_argument("--datadir", default=None, help="also show Freqtrade funding/open-interest candles found here")
+    p.set_defaults(func=cmd_intel_status)
+
     c = groups.add_parser("config", help="check HYDRA's configuration")
     csub = c.add_subparsers(dest="action", required=True)
     p = csub.add_parser("check", help="validate the hydra section of one or more config files")
@@ -149,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.func(args))
-    except (HydraError, httpx.HTTPError) as exc:
+    except (HydraError, httpx.HTTPError, FileNotFoundError, ValueError) as exc:
         print(f"hydra: error: {exc}", file=sys.stderr)
         return 2
 

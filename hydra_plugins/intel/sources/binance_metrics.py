@@ -60,7 +60,7 @@ def parse_metrics_csv(text: str, origin: str = "metrics") -> pd.DataFrame:
     if missing:
         raise MetricsFormatError(f"{origin}: missing columns {missing}")
     raw = raw.loc[:, list(COLUMNS)]
-    raw["create_time"] = pd.to_datetime(raw["create_time"], utc=True, errors="coerce")
+    raw["create_time"] = pd.to_datetime(raw["create_time"], format="%Y-%m-%d %H:%M:%S", utc=True, errors="coerce")
     numeric = list(COLUMNS[2:])
     raw[numeric] = raw[numeric].apply(pd.to_numeric, errors="coerce")
     bad = raw["create_time"].isna() | raw["symbol"].isna()
