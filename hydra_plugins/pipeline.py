@@ -56,7 +56,7 @@ class Pipeline:
     def populate(self, candles: pd.DataFrame, funding: pd.DataFrame | None) -> pd.DataFrame:
         """Return ``candles`` with every HYDRA column added (L1, L2, L3)."""
         lag = pd.Timedelta(minutes=self.cfg.intel.funding_publish_lag_minutes)
-        intel = funding_columns(candles, funding, self.timeframe, lag)
+        intel = funding_columns(candles, funding, self.timeframe, lag, self.cfg.intel.funding_z_settlements)
         health = health_columns(candles, intel, self.cfg.intel)
         stats = volatility_columns(candles, self.cfg.stats)
         frame = pd.concat([candles, intel, health, stats], axis=1)

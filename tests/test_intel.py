@@ -86,3 +86,25 @@ def test_live_candle_delay():
     assert candle_delay_reason(opened, datetime(2024, 1, 1, 12, 45, tzinfo=UTC), 15, 2) is None
     reason = candle_delay_reason(opened, datetime(2024, 1, 1, 13, 0, tzinfo=UTC), 15, 2)
     assert reason == "newest candle closed 45 min ago (limit 30 min)"
+
+
+def test_funding_features_are_computed_on_settlements_and_trail():
+    rates = [0.0001, 0.0002, 0.0003, 0.0001, 0.0005, 0.0009]
+    f = settlements(*[(f"2024-01-0{1 + i // 3} {8 * (i % 3):02d}:00", r) for i, r in enumerate(rates)])
+    c = candles("2024-01-02 16:00", periods=3)  # closes 16:15, 16:30, 16:45: last settlement 16:00 known
+    out = funding_columns(c, f, TF, LAG, z_settlements=4)
+    last4 = pd.Series(rates[-4:])
+    assert out[col.FUNDING_Z].iloc[0] == pytest.approx((rates[-1] - last4.mean()) / last4.std())
+    assert out[col.FUNDING_MOMENTUM_8H].iloc[0] == pytest.approx(rates[-1] - rates[-4])
+    assert out[col.FUNDING_ANNUAL].iloc[0] == pytest.approx(0.0009 * 3 * 365)
+    assert out[col.MINUTES_TO_FUNDING].tolist() == [465.0, 450.0, 435.0]  # next settlement 00:00
+    early = funding_columns(candles("2024-01-01 08:00", periods=1), f, TF, LAG, z_settlements=4)
+    assert np.isnan(early[col.FUNDING_Z].iloc[0])  # fewer than 4 settlements known: no z-score
+
+
+@needs_data
+def test_funding_z_is_finite_on_real_data():
+    c = load_candles("BNB", "2024-02-01", "2024-02-15")
+    out = funding_columns(c, load_funding("BNB"), TF, pd.Timedelta(minutes=30))
+    assert out[col.FUNDING_Z].notna().all()
+    assert (out[col.MINUTES_TO_FUNDING] >= 0).all() and (out[col.MINUTES_TO_FUNDING] <= 8 * 60).all()

@@ -10,6 +10,10 @@ FUNDING_RATE = "hydra_funding_rate"  # last settled rate, per settlement interva
 FUNDING_INTERVAL_H = "hydra_funding_interval_h"  # hours between the last two settlements
 FUNDING_RATE_8H = "hydra_funding_rate_8h"  # last settled rate scaled to an 8h interval
 FUNDING_AGE_H = "hydra_funding_age_h"  # hours since that rate became known, at candle close
+FUNDING_Z = "hydra_funding_z"  # z-score of funding_rate_8h over the trailing settlements
+FUNDING_ANNUAL = "hydra_funding_annual"  # funding_rate_8h x 3 x 365 (fraction per year)
+FUNDING_MOMENTUM_8H = "hydra_funding_momentum_8h"  # funding_rate_8h change over the last 3 settlements
+MINUTES_TO_FUNDING = "hydra_minutes_to_funding"  # until the next scheduled settlement, at candle close
 HEALTH_OK = "hydra_health_ok"
 HEALTH_REASON = "hydra_health_reason"
 

@@ -49,6 +49,7 @@ class IntelConfig(_Frozen):
     # funding candles only about every 30 minutes: backtests wait as long, so they never know sooner.
     funding_publish_lag_minutes: Annotated[int, Field(ge=0, le=120)] = 30
     max_funding_age_hours: Annotated[float, Field(gt=0.0, le=48.0)] = 9.0
+    funding_z_settlements: Annotated[int, Field(ge=3, le=270)] = 21
     max_flat_candles: Annotated[int, Field(ge=1, le=96)] = 4
     max_candle_delay_candles: Annotated[int, Field(ge=1, le=10)] = 2
 

@@ -1,8 +1,10 @@
-"""Funding settlements joined to candles point-in-time.
+"""Funding settlements joined to candles point-in-time, with the features HYDRA derives from them.
 
 A settlement stamped ``T`` becomes known at ``T + publish_lag`` (Binance publishes the settled rate
 shortly after the funding time). Each candle sees the newest settlement known at its *close*, through
-a backward as-of merge, so no candle ever sees a rate that was not yet published.
+a backward as-of merge, so no candle ever sees a rate that was not yet published. Statistics over
+settlements (z-score, momentum) are computed on the settlement series itself, trailing, before the
+join: each settlement's value uses only settlements at or before it.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ def funding_columns(
     funding: pd.DataFrame | None,
     timeframe: pd.Timedelta,
     publish_lag: pd.Timedelta,
+    z_settlements: int = 21,
 ) -> pd.DataFrame:
     """Return the funding columns for ``candles`` (same index), from ``date, funding_rate`` rows.
 
@@ -31,6 +34,10 @@ def funding_columns(
             col.FUNDING_INTERVAL_H: np.nan,
             col.FUNDING_RATE_8H: np.nan,
             col.FUNDING_AGE_H: np.nan,
+            col.FUNDING_Z: np.nan,
+            col.FUNDING_ANNUAL: np.nan,
+            col.FUNDING_MOMENTUM_8H: np.nan,
+            col.MINUTES_TO_FUNDING: np.nan,
         },
         index=candles.index,
     )
@@ -47,10 +54,22 @@ def funding_columns(
     interval_h = settled["date"].diff() / _HOUR
     # The first row has no predecessor: assume Binance's standard 8h until a second row arrives.
     settled["interval_h"] = interval_h.fillna(8.0)
+    rate_8h = settled["funding_rate"] * 8.0 / settled["interval_h"]
+    window = rate_8h.rolling(z_settlements, min_periods=z_settlements)
+    settled["z"] = (rate_8h - window.mean()) / window.std().replace(0.0, np.nan)
+    settled["momentum"] = rate_8h.diff(3)
     close_time = pd.DataFrame({"close_time": candles["date"] + timeframe, "pos": np.arange(len(candles))})
     joined = pd.merge_asof(close_time, settled, left_on="close_time", right_on="known_at", direction="backward")
     out[col.FUNDING_RATE] = joined["funding_rate"].to_numpy()
     out[col.FUNDING_INTERVAL_H] = joined["interval_h"].to_numpy()
     out[col.FUNDING_RATE_8H] = (joined["funding_rate"] * 8.0 / joined["interval_h"]).to_numpy()
     out[col.FUNDING_AGE_H] = ((joined["close_time"] - joined["known_at"]) / _HOUR).to_numpy()
+    out[col.FUNDING_Z] = joined["z"].to_numpy()
+    out[col.FUNDING_ANNUAL] = out[col.FUNDING_RATE_8H] * 3 * 365
+    out[col.FUNDING_MOMENTUM_8H] = joined["momentum"].to_numpy()
+    # Settlements follow a fixed schedule from the last one: the next is the first slot after the close.
+    period = joined["interval_h"] * _HOUR
+    since = joined["close_time"] - joined["date"].astype(joined["close_time"].dtype)
+    slots = np.ceil(since / period).clip(lower=1)
+    out[col.MINUTES_TO_FUNDING] = ((slots * period - since) / pd.Timedelta(minutes=1)).to_numpy()
     return out
