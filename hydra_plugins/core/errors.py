@@ -18,7 +18,16 @@ class ConfigError(HydraError):
 
 
 class IntelUnavailable(HydraError):  # noqa: N818 (the name says what happened, as in STYLE.md)
-    """A market-intel source is down, malformed or stale."""
+    """A market-intel source is down, malformed or stale.
+
+    ``retryable`` says whether the same call may succeed after a backoff; ``retry_after_s`` carries
+    the server's own hint when it gave one.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = False, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after_s = retry_after_s
 
 
 class ModelArtifactError(HydraError):
