@@ -13,6 +13,7 @@ import inspect
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -23,7 +24,10 @@ from freqtrade.strategy import IStrategy, stoploss_from_absolute
 
 from hydra_plugins.core import columns as col
 from hydra_plugins.core.config import ConfigError, HydraConfig, check_pairs, load_hydra_config
+from hydra_plugins.core.symbols import OPEN_INTEREST_TIMEFRAME, pair_to_symbol
+from hydra_plugins.intel.features import IntelInputs
 from hydra_plugins.intel.health import candle_delay_reason
+from hydra_plugins.intel.store import SERIES, IntelStore
 from hydra_plugins.pipeline import STARTUP_CANDLES, Pipeline
 
 logger = logging.getLogger(__name__)
@@ -98,7 +102,7 @@ class HydraBridge:
         """Parse and check the config once; raise ConfigError (the bot refuses to start) if bad."""
         # The class's declaration, not the instance's: recursive-analysis varies the latter on purpose.
         self.config = validate_config(self.strategy.config, type(self.strategy).startup_candle_count)
-        self.pipeline = Pipeline(self.config, timeframe_to_minutes(self.strategy.timeframe))
+        self.pipeline = Pipeline(self.config, timeframe_to_minutes(self.strategy.timeframe), live=self._is_live())
         needed = self.pipeline.warmup_candles
         logger.info("HYDRA started: %d signals, warm-up %d candles", len(self.pipeline.signals), needed)
 
@@ -109,24 +113,49 @@ class HydraBridge:
         return self.pipeline
 
     def _is_live(self) -> bool:
-        return self.strategy.dp.runmode in (RunMode.LIVE, RunMode.DRY_RUN)
+        return self.strategy.config.get("runmode") in (RunMode.LIVE, RunMode.DRY_RUN)
 
     def informative_pairs(self) -> list[tuple[str, str, CandleType]]:
         """Ask Freqtrade to keep funding-rate candles fresh for every whitelisted pair."""
         dp = self.strategy.dp
         tf = dp.get_funding_rate_timeframe()
-        return [(pair, tf, CandleType.FUNDING_RATE) for pair in dp.current_whitelist()]
+        pairs = dp.current_whitelist()
+        return [(p, tf, CandleType.FUNDING_RATE) for p in pairs] + [
+            (p, OPEN_INTEREST_TIMEFRAME, CandleType.OPEN_INTEREST) for p in pairs
+        ]
 
-    def _funding(self, pair: str) -> pd.DataFrame | None:
-        dp = self.strategy.dp
-        frame = dp.get_pair_dataframe(
-            pair=pair, timeframe=dp.get_funding_rate_timeframe(), candle_type=CandleType.FUNDING_RATE
-        )
+    def _candles(self, pair: str, timeframe: str, candle_type: CandleType) -> pd.DataFrame | None:
+        frame = self.strategy.dp.get_pair_dataframe(pair=pair, timeframe=timeframe, candle_type=candle_type)
         return None if frame is None or frame.empty else frame
+
+    def _store(self) -> IntelStore | None:
+        """The intel store: read-write live (the bot records into it), read-only elsewhere, None if absent."""
+        path = Path(self.ready.cfg.intel.store_path)
+        if not path.is_absolute():
+            path = Path(self.strategy.config.get("user_data_dir", "user_data")) / path
+        if self._is_live():
+            return IntelStore(path)
+        return IntelStore(path, readonly=True) if path.is_file() else None
+
+    def intel_inputs(self, pair: str, candles: pd.DataFrame) -> IntelInputs:
+        """Collect what L1 reads for ``pair``: Freqtrade's funding and open-interest candles, store series."""
+        dp = self.strategy.dp
+        store = self._store()
+        series = {}
+        if store is not None and not candles.empty:
+            start = candles["date"].iloc[0] - pd.Timedelta(days=1)
+            symbol = pair_to_symbol(pair)
+            series = {name: store.read(name, symbol, start=start) for name in SERIES}
+        return IntelInputs(
+            funding=self._candles(pair, dp.get_funding_rate_timeframe(), CandleType.FUNDING_RATE),
+            open_interest=self._candles(pair, OPEN_INTEREST_TIMEFRAME, CandleType.OPEN_INTEREST),
+            series=series,
+        )
 
     # populate_*
     def populate_indicators(self, dataframe: pd.DataFrame, metadata: dict) -> pd.DataFrame:
-        return self.ready.populate(dataframe, self._funding(metadata["pair"]))
+        pair = metadata["pair"]
+        return self.ready.populate(dataframe, self.intel_inputs(pair, dataframe))
 
     def populate_entry_trend(self, dataframe: pd.DataFrame, metadata: dict) -> pd.DataFrame:
         entries = self.ready.entry_columns(dataframe)

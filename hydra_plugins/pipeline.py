@@ -17,6 +17,7 @@ from hydra_plugins.alpha.select import select_best
 from hydra_plugins.alpha.signals import build_signals
 from hydra_plugins.core import columns as col
 from hydra_plugins.core.config import HydraConfig
+from hydra_plugins.intel.features import IntelInputs, open_interest_columns, store_columns
 from hydra_plugins.intel.funding import funding_columns
 from hydra_plugins.intel.health import health_columns
 from hydra_plugins.risk.exits import exit_reason, stop_price
@@ -41,9 +42,10 @@ class EntryVerdict:
 class Pipeline:
     """L1..L4 for one timeframe, configured once from the ``hydra`` section."""
 
-    def __init__(self, cfg: HydraConfig, timeframe_minutes: int) -> None:
+    def __init__(self, cfg: HydraConfig, timeframe_minutes: int, *, live: bool = False) -> None:
         self.cfg = cfg
         self.timeframe = pd.Timedelta(minutes=timeframe_minutes)
+        self.live = live
         self.signals = build_signals(cfg.alpha.signals)
 
     @property
@@ -53,11 +55,18 @@ class Pipeline:
         return max(s.sma_slow_bars, s.rv_window_bars + s.rv_baseline_bars, 10 * s.atr_period)
 
     # populate_indicators
-    def populate(self, candles: pd.DataFrame, funding: pd.DataFrame | None) -> pd.DataFrame:
+    def populate(self, candles: pd.DataFrame, inputs: IntelInputs) -> pd.DataFrame:
         """Return ``candles`` with every HYDRA column added (L1, L2, L3)."""
         lag = pd.Timedelta(minutes=self.cfg.intel.funding_publish_lag_minutes)
-        intel = funding_columns(candles, funding, self.timeframe, lag, self.cfg.intel.funding_z_settlements)
-        health = health_columns(candles, intel, self.cfg.intel)
+        intel = pd.concat(
+            [
+                funding_columns(candles, inputs.funding, self.timeframe, lag, self.cfg.intel.funding_z_settlements),
+                open_interest_columns(candles, inputs, self.timeframe, self.cfg.intel.max_age_minutes),
+                store_columns(candles, inputs, self.timeframe, self.cfg.intel.max_age_minutes),
+            ],
+            axis=1,
+        )
+        health = health_columns(candles, intel, self.cfg.intel, live=self.live)
         stats = volatility_columns(candles, self.cfg.stats)
         frame = pd.concat([candles, intel, health, stats], axis=1)
         frame[col.REGIME] = regime_column(frame, self.cfg.stats)

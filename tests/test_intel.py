@@ -71,13 +71,29 @@ def test_health_names_the_first_failing_check():
     intel.loc[3, col.FUNDING_AGE_H] = 12.0
     c.loc[5, "volume"] = 0.0
     c.loc[7, "close"] = np.nan
-    out = health_columns(c, intel, cfg)
+    out = health_columns(c, intel, cfg, live=False)
     assert out[col.HEALTH_OK].tolist() == [True, True, False, False, True, False, False, False]
     reasons = out[col.HEALTH_REASON].tolist()
     assert reasons[2] == "no funding rate known"
     assert reasons[3] == "funding older than 9h"
     assert reasons[5] == reasons[6] == "gap-filled candle in the last 2"
     assert reasons[7] == "candle missing"
+
+
+def test_live_health_requires_fresh_intel_sources_backtests_do_not():
+    c = candles(periods=4)
+    intel = pd.DataFrame({col.FUNDING_RATE: 0.0001, col.FUNDING_AGE_H: 1.0, col.OI_AGE_MIN: 5.0,
+                          col.RATIOS_AGE_MIN: 5.0, col.PREMIUM_AGE_MIN: 1.0, col.BOOK_AGE_MIN: np.nan},
+                         index=c.index)  # fmt: skip
+    intel.loc[1, col.OI_AGE_MIN] = np.nan
+    intel.loc[2, col.RATIOS_AGE_MIN] = 45.0
+    cfg = IntelConfig()
+    assert health_columns(c, intel, cfg, live=False)[col.HEALTH_OK].all()
+    live = health_columns(c, intel, cfg, live=True)
+    assert live[col.HEALTH_OK].tolist() == [True, False, False, True]
+    assert live[col.HEALTH_REASON].tolist()[1:3] == ["no open_interest known", "ratios older than 30 min"]
+    depth_required = IntelConfig(required_live=("depth",))
+    assert health_columns(c, intel, depth_required, live=True)[col.HEALTH_REASON].iloc[0] == "no depth known"
 
 
 def test_live_candle_delay():

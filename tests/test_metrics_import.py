@@ -9,7 +9,8 @@ from freqtrade.data.history import load_pair_history
 from freqtrade.enums import CandleType
 
 from hydra_plugins.cli import main as hydra_main
-from hydra_plugins.commands.intel import expand_paths, import_metrics, status_table, symbol_to_pair
+from hydra_plugins.commands.intel import expand_paths, import_metrics, status_table
+from hydra_plugins.core.symbols import pair_to_symbol, symbol_to_pair
 from hydra_plugins.intel.sources.binance_metrics import (
     MetricsFormatError,
     metrics_to_series,
@@ -72,6 +73,9 @@ def test_symbol_to_pair():
     assert symbol_to_pair("DOGEUSDT") == "DOGE/USDT:USDT"
     with pytest.raises(ValueError, match="USDT-margined"):
         symbol_to_pair("BTCUSD_PERP")
+    assert pair_to_symbol("DOGE/USDT:USDT") == "DOGEUSDT"
+    with pytest.raises(ValueError, match="USDT-M perpetual"):
+        pair_to_symbol("BTC/USDT")
 
 
 @needs_metrics

@@ -9,6 +9,7 @@ from hydra_plugins.alpha.signals import REGISTRY, build_signals
 from hydra_plugins.alpha.signals.funding_squeeze import FundingSqueeze
 from hydra_plugins.core import columns as col
 from hydra_plugins.core.config import FundingSqueezeConfig, HydraConfig, SignalsConfig
+from hydra_plugins.intel.features import IntelInputs
 from hydra_plugins.pipeline import Pipeline
 from hydra_plugins.stats.regime import Regime
 from tests.conftest import load_candles, load_funding, needs_data
@@ -25,7 +26,7 @@ def prepared():
     """Real candles through L1 and L2 (the inputs signals read)."""
     candles = load_candles("DOGE", "2024-01-01", "2024-03-15")
     pipe = Pipeline(HydraConfig(), 15)
-    full = pipe.populate(candles, load_funding("DOGE"))
+    full = pipe.populate(candles, IntelInputs(funding=load_funding("DOGE")))
     produced = {c for s in SIGNALS for c in s.output_columns()} | {
         col.SIGNAL, col.DIRECTION, col.CONFIDENCE, col.SCORE, col.STOP_PCT, col.TARGET_PCT,
     }  # fmt: skip

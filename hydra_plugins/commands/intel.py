@@ -15,18 +15,11 @@ import pandas as pd
 from freqtrade.data.history import get_datahandler
 from freqtrade.enums import CandleType
 
+from hydra_plugins.core.symbols import OPEN_INTEREST_TIMEFRAME, symbol_to_pair
 from hydra_plugins.intel.sources.binance_metrics import metrics_to_series, open_interest_candles, read_metrics_file
 from hydra_plugins.intel.store import IntelStore
 
-OI_TIMEFRAME = "5m"
 METRICS_GLOBS = ("*-metrics-*.csv", "*-metrics-*.zip")
-
-
-def symbol_to_pair(symbol: str) -> str:
-    """Map a Binance USDT-M symbol (``BTCUSDT``) to Freqtrade's pair (``BTC/USDT:USDT``)."""
-    if not symbol.endswith("USDT") or len(symbol) <= 4:
-        raise ValueError(f"not a USDT-margined symbol: {symbol!r}")
-    return f"{symbol[:-4]}/USDT:USDT"
 
 
 def expand_paths(paths: list[Path]) -> list[Path]:
@@ -66,7 +59,7 @@ def import_metrics(
             pair = symbol_to_pair(str(symbol))
             candles = open_interest_candles(rows)
             existing = handler.ohlcv_load(
-                pair, OI_TIMEFRAME, CandleType.OPEN_INTEREST, fill_missing=False, drop_incomplete=False,
+                pair, OPEN_INTEREST_TIMEFRAME, CandleType.OPEN_INTEREST, fill_missing=False, drop_incomplete=False,
                 warn_no_data=False,
             )  # fmt: skip
             merged = (
@@ -76,7 +69,7 @@ def import_metrics(
             )
             added_candles = len(merged) - len(existing)
             if added_candles:
-                handler.ohlcv_store(pair, OI_TIMEFRAME, merged, CandleType.OPEN_INTEREST)
+                handler.ohlcv_store(pair, OPEN_INTEREST_TIMEFRAME, merged, CandleType.OPEN_INTEREST)
             added_rows = sum(store.write(name, frame) for name, frame in metrics_to_series(rows, publish_lag).items())
             results.append(ImportResult(file, str(symbol), len(rows), added_candles, added_rows))
     return results
@@ -98,7 +91,10 @@ def status_table(store: IntelStore | None, datadir: Path | None, pairs: list[str
     if datadir is not None:
         handler = get_datahandler(datadir, "feather")
         for pair in pairs:
-            for candle_type, timeframe in ((CandleType.FUNDING_RATE, "1h"), (CandleType.OPEN_INTEREST, OI_TIMEFRAME)):
+            for candle_type, timeframe in (
+                (CandleType.FUNDING_RATE, "1h"),
+                (CandleType.OPEN_INTEREST, OPEN_INTEREST_TIMEFRAME),
+            ):
                 frame = handler.ohlcv_load(
                     pair, timeframe, candle_type, fill_missing=False, drop_incomplete=False, warn_no_data=False
                 )

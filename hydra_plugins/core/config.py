@@ -7,7 +7,7 @@ names each bad key and what it allows.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -42,8 +42,27 @@ SEED_ASSETS: dict[str, AssetSpec] = {
 }
 
 
+IntelSource = Literal["open_interest", "ratios", "premium_index", "depth"]
+
+
+class SourceAges(_Frozen):
+    """Oldest acceptable row per source at a candle's close, in minutes (the live health gate)."""
+
+    open_interest: Annotated[float, Field(gt=0, le=1440)] = 30.0
+    ratios: Annotated[float, Field(gt=0, le=1440)] = 30.0
+    premium_index: Annotated[float, Field(gt=0, le=1440)] = 10.0
+    depth: Annotated[float, Field(gt=0, le=1440)] = 10.0
+
+
 class IntelConfig(_Frozen):
-    """L1: point-in-time joins and the data-health gate."""
+    """L1: point-in-time joins, the intel store and the data-health gate."""
+
+    # Relative paths are inside Freqtrade's user_data_dir.
+    store_path: str = "hydra/intel.sqlite"
+    # Live and dry-run: entries are blocked while one of these is missing or older than its limit.
+    # Backtests only report their coverage (history of most of them does not exist).
+    required_live: tuple[IntelSource, ...] = ("open_interest", "ratios", "premium_index")
+    max_age_minutes: SourceAges = SourceAges()
 
     # Binance publishes a settled rate seconds after settlement, but a live Freqtrade bot refreshes its
     # funding candles only about every 30 minutes: backtests wait as long, so they never know sooner.

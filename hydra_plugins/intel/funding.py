@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from hydra_plugins.core import columns as col
+from hydra_plugins.intel.features import join_known
 
 _HOUR = pd.Timedelta(hours=1)
 
@@ -50,7 +51,7 @@ def funding_columns(
         .sort_values("date")
         .reset_index(drop=True)
     )
-    settled["known_at"] = settled["date"].astype(candles["date"].dtype) + publish_lag
+    settled["known_at"] = settled["date"] + publish_lag
     interval_h = settled["date"].diff() / _HOUR
     # The first row has no predecessor: assume Binance's standard 8h until a second row arrives.
     settled["interval_h"] = interval_h.fillna(8.0)
@@ -58,18 +59,21 @@ def funding_columns(
     window = rate_8h.rolling(z_settlements, min_periods=z_settlements)
     settled["z"] = (rate_8h - window.mean()) / window.std().replace(0.0, np.nan)
     settled["momentum"] = rate_8h.diff(3)
-    close_time = pd.DataFrame({"close_time": candles["date"] + timeframe, "pos": np.arange(len(candles))})
-    joined = pd.merge_asof(close_time, settled, left_on="close_time", right_on="known_at", direction="backward")
-    out[col.FUNDING_RATE] = joined["funding_rate"].to_numpy()
-    out[col.FUNDING_INTERVAL_H] = joined["interval_h"].to_numpy()
-    out[col.FUNDING_RATE_8H] = (joined["funding_rate"] * 8.0 / joined["interval_h"]).to_numpy()
-    out[col.FUNDING_AGE_H] = ((joined["close_time"] - joined["known_at"]) / _HOUR).to_numpy()
-    out[col.FUNDING_Z] = joined["z"].to_numpy()
+    joined = join_known(
+        candles, settled, timeframe, "known_at", ["date", "funding_rate", "interval_h", "z", "momentum"]
+    )
+    out[col.FUNDING_RATE] = joined["funding_rate"]
+    out[col.FUNDING_INTERVAL_H] = joined["interval_h"]
+    out[col.FUNDING_RATE_8H] = joined["funding_rate"] * 8.0 / joined["interval_h"]
+    out[col.FUNDING_AGE_H] = joined["age_min"] / 60.0
+    out[col.FUNDING_Z] = joined["z"]
+    out[col.FUNDING_MOMENTUM_8H] = joined["momentum"]
     out[col.FUNDING_ANNUAL] = out[col.FUNDING_RATE_8H] * 3 * 365
     out[col.FUNDING_MOMENTUM_8H] = joined["momentum"].to_numpy()
     # Settlements follow a fixed schedule from the last one: the next is the first slot after the close.
     period = joined["interval_h"] * _HOUR
-    since = joined["close_time"] - joined["date"].astype(joined["close_time"].dtype)
+    close = (candles["date"] + timeframe).astype("datetime64[ns, UTC]")
+    since = close - pd.to_datetime(joined["date"], utc=True).astype("datetime64[ns, UTC]")
     slots = np.ceil(since / period).clip(lower=1)
-    out[col.MINUTES_TO_FUNDING] = ((slots * period - since) / pd.Timedelta(minutes=1)).to_numpy()
+    out[col.MINUTES_TO_FUNDING] = (slots * period - since) / pd.Timedelta(minutes=1)
     return out

@@ -1,0 +1,107 @@
+"""L1 features from open interest and the intel store: as-of joins, trailing statistics, no lookahead."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hydra_plugins.commands.intel import import_metrics
+from hydra_plugins.core import columns as col
+from hydra_plugins.core.config import HydraConfig, SourceAges
+from hydra_plugins.intel.features import IntelInputs, join_known, open_interest_columns, store_columns
+from hydra_plugins.intel.store import SERIES, IntelStore
+from hydra_plugins.pipeline import Pipeline
+from tests.conftest import FUTURES, data_root, load_candles, load_funding, needs_data
+
+TF = pd.Timedelta(minutes=15)
+AGES = SourceAges()
+
+
+def candles(start, periods, closes=None):
+    dates = pd.date_range(start, periods=periods, freq="15min", tz="UTC")
+    close = closes if closes is not None else [100.0] * periods
+    return pd.DataFrame({"date": dates, "open": close, "high": close, "low": close, "close": close, "volume": 1.0})
+
+
+def test_join_known_uses_availability_at_the_close():
+    c = candles("2024-01-01 00:00", 3)  # closes 00:15, 00:30, 00:45
+    rows = pd.DataFrame(
+        {"available_at": pd.to_datetime(["2024-01-01 00:15", "2024-01-01 00:31"], utc=True), "v": [1.0, 2.0]}
+    )
+    out = join_known(c, rows, TF, "available_at", ["v"])
+    assert out["v"].tolist() == [1.0, 1.0, 2.0]
+    assert out["age_min"].tolist() == [0.0, 15.0, 14.0]
+    assert join_known(c, None, TF, "available_at", ["v"])["v"].isna().all()
+    stale = join_known(c, rows, TF, "available_at", ["v"], max_age=pd.Timedelta(minutes=10))
+    assert stale["v"].iloc[0] == 1.0 and stale["v"].iloc[1:].isna().all()  # older than 10 min: missing
+    assert stale["age_min"].tolist() == [0.0, 15.0, 14.0]  # the age still tells how old it was
+
+
+def oi_rows(start, values):
+    dates = pd.date_range(start, periods=len(values), freq="5min", tz="UTC")
+    return pd.DataFrame({"date": dates, "open_interest_amount": values, "open_interest_value": values})
+
+
+def test_open_interest_delta_divergence_and_gaps():
+    values = [100.0] * 12 + [90.0] * 12  # OI falls 10 % at 01:00
+    c = candles("2024-01-01 01:00", 5, closes=[100, 101, 102, 103, 104])  # price rising
+    out = open_interest_columns(c, IntelInputs(open_interest=oi_rows("2024-01-01 00:00", values)), TF, AGES, z_rows=6)
+    # Candle 01:00 closes 01:15: newest OI row known is 01:05 (stamped 01:05, known 01:10).
+    assert out[col.OI_VALUE_USD].iloc[0] == 90.0
+    assert out[col.OI_DELTA_PCT_1H].iloc[0] == pytest.approx(-10.0)
+    # A weak up-move: price above its level an hour ago while OI fell. The first candles lack
+    # an hour of price history, so they read 0.
+    assert out[col.OI_DIVERGENCE].tolist() == [0, 0, 0, 0, 1]
+    gappy = oi_rows("2024-01-01 00:00", values).drop(index=[3])
+    out = open_interest_columns(c, IntelInputs(open_interest=gappy), TF, AGES, z_rows=6)
+    assert np.isnan(out[col.OI_DELTA_PCT_1H].iloc[0])  # no exact hour-ago row: no delta
+    assert open_interest_columns(c, IntelInputs(), TF, AGES)[col.OI_VALUE_USD].isna().all()
+
+
+def test_store_columns_basis_ratios_and_book():
+    c = candles("2024-01-01 00:00", 2)
+    t = pd.to_datetime(["2024-01-01 00:10"], utc=True)
+    series = {
+        "premium_index": pd.DataFrame({"available_at": t, "predicted_funding_rate": [0.001], "mark_price": [101.0],
+                                       "index_price": [100.0]}),
+        "global_long_short": pd.DataFrame({"available_at": t, "long_short_ratio": [2.5]}),
+        "depth": pd.DataFrame({"available_at": t, "imbalance_top": [0.2], "spread_bps": [1.0],
+                               "bid_depth_usd": [5.0], "ask_depth_usd": [7.0]}),
+    }  # fmt: skip
+    out = store_columns(c, IntelInputs(series=series), TF, AGES)
+    assert out[col.PREDICTED_FUNDING].iloc[0] == 0.001
+    assert np.isnan(out[col.PREDICTED_FUNDING].iloc[1])  # 20 min old, the premium index limit is 10
+    assert out[col.BASIS_BPS].iloc[0] == pytest.approx(100.0)
+    assert out[col.LONG_SHORT_RATIO].iloc[1] == 2.5
+    assert out[col.BOOK_DEPTH_USD].iloc[0] == 12.0 and out[col.BOOK_AGE_MIN].tolist() == [5.0, 20.0]
+    assert out[col.RATIOS_AGE_MIN].isna().all()  # taker and top ratios missing: the block is not fresh
+
+
+METRICS = data_root() / "binance-metrics"
+
+
+@needs_data
+@pytest.mark.skipif(not METRICS.is_dir(), reason="no metrics archive")
+def test_pipeline_with_imported_metrics_has_no_lookahead(tmp_path):
+    store = IntelStore(tmp_path / "intel.sqlite")
+    datadir = tmp_path / "binance"
+    import_metrics([METRICS / "BTCUSDT"], datadir, store, pd.Timedelta(minutes=1))
+    oi = pd.read_feather(datadir / "futures" / "BTC_USDT_USDT-5m-open_interest.feather")
+    series = {name: store.read(name, "BTCUSDT") for name in SERIES}
+    inputs = IntelInputs(funding=load_funding("BTC"), open_interest=oi, series=series)
+    c = load_candles("BTC", "2024-04-20", "2024-05-06")
+    pipe = Pipeline(HydraConfig(), 15)
+    full = pipe.populate(c, inputs)
+    covered = full["date"].between(
+        pd.Timestamp("2024-05-02 00:15", tz="UTC"), pd.Timestamp("2024-05-04 23:00", tz="UTC")
+    )
+    assert full.loc[covered, col.OI_VALUE_USD].notna().all()
+    assert full.loc[full["date"] < pd.Timestamp("2024-05-02", tz="UTC"), col.OI_VALUE_USD].isna().all()
+    assert full.loc[covered, col.TOP_POSITION_RATIO].notna().all() and full.loc[covered, col.TAKER_RATIO].notna().all()
+    # Spot check: the candle opening 2024-05-03 12:00 closes 12:15; the newest OI row known then is the
+    # one stamped 12:10 (known at 12:15), never the 12:15 row (known at 12:20).
+    row = full.loc[full["date"] == pd.Timestamp("2024-05-03 12:00", tz="UTC")].iloc[0]
+    expected = oi.loc[oi["date"] == pd.Timestamp("2024-05-03 12:10", tz="UTC"), "open_interest_value"].iloc[0]
+    assert row[col.OI_VALUE_USD] == expected
+    for n in (1000, 1300, len(c) - 5):
+        pd.testing.assert_frame_equal(pipe.populate(c.iloc[:n], inputs), full.iloc[:n], check_exact=False, rtol=1e-9)
+    assert (FUTURES / "BTC_USDT_USDT-5m-open_interest.feather").exists() is False  # shared data untouched
