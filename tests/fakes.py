@@ -1,0 +1,111 @@
+"""A loopback fake of Binance's USDT-M public REST endpoints, answering recorded responses.
+
+Faults can be queued per path: "timeout" (answers after the client gave up), "500", "429" (with
+Retry-After), "418", "garbage" (not JSON), "close" (drops the connection).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import defaultdict, deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+FIXTURES = Path(__file__).parent / "fixtures" / "binance"
+
+
+def _recorded(name):
+    return json.loads((FIXTURES / name).read_text())
+
+
+class FakeBinance(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, symbols=("BTCUSDT", "ETHUSDT"), weight=10):
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.symbols = list(symbols)
+        self.weight = weight
+        self.faults: dict[str, deque] = defaultdict(deque)
+        self.calls: list[tuple[str, dict]] = []
+        self.clock = 1_790_000_000_000  # ms; advanced by tests that need new buckets
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.shutdown()
+        self.server_close()
+
+    def answer(self, path, params):
+        symbol = params.get("symbol")
+        if path == "/fapi/v1/premiumIndex":
+            base = _recorded("premiumIndex_single.json")
+            rows = [{**base, "symbol": s, "time": self.clock} for s in self.symbols]
+            return rows if symbol is None else rows[self.symbols.index(symbol)]
+        if path in ("/futures/data/globalLongShortAccountRatio", "/futures/data/topLongShortAccountRatio",
+                    "/futures/data/topLongShortPositionRatio"):  # fmt: skip
+            base = _recorded("topLongShortPositionRatio_recorded.json")[0]
+            return [{**base, "symbol": symbol, "timestamp": self.clock - 300_000 * i} for i in range(2)]
+        if path == "/futures/data/takerlongshortRatio":
+            base = _recorded("takerlongshortRatio_recorded.json")[0]
+            return [{**base, "timestamp": self.clock - 300_000 * i} for i in range(2)]
+        if path == "/fapi/v1/depth":
+            book = {"lastUpdateId": 1, "E": self.clock, "T": self.clock,
+                    "bids": [["99.9", "2"], ["99.8", "5"]], "asks": [["100.1", "1"], ["100.2", "4"]]}  # fmt: skip
+            return book
+        return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: FakeBinance
+
+    def do_GET(self):
+        split = urlsplit(self.path)
+        params = {k: v[0] for k, v in parse_qs(split.query).items()}
+        self.server.calls.append((split.path, params))
+        queue = self.server.faults[split.path]
+        fault = queue.popleft() if queue else None
+        if fault == "timeout":
+            time.sleep(1.5)
+        if fault == "close":
+            self.close_connection = True
+            self.wfile.flush()
+            self.connection.shutdown(2)
+            return
+        status, headers, body = 200, {"X-MBX-USED-WEIGHT-1M": str(self.server.weight)}, None
+        if fault in ("500", "429", "418"):
+            status = int(fault)
+            body = json.dumps(
+                {"code": -1003, "msg": "Too many requests"}
+                if fault != "500"
+                else {"code": -1000, "msg": "An unknown error occurred"}
+            )
+            if fault == "429":
+                headers["Retry-After"] = "30"
+        elif fault == "garbage":
+            body = "<html>maintenance</html>"
+        else:
+            answer = self.server.answer(split.path, params)
+            if answer is None:
+                status, body = 404, json.dumps({"code": -5000, "msg": f"Path {split.path}, Method GET is invalid"})
+            else:
+                body = json.dumps(answer)
+        data = body.encode()
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
