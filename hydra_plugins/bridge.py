@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pandas as pd
 from freqtrade.enums import CandleType, RunMode
 from freqtrade.exchange import timeframe_to_minutes
@@ -26,7 +27,9 @@ from hydra_plugins.core import columns as col
 from hydra_plugins.core.config import ConfigError, HydraConfig, check_pairs, load_hydra_config
 from hydra_plugins.core.symbols import OPEN_INTEREST_TIMEFRAME, pair_to_symbol
 from hydra_plugins.intel.features import IntelInputs
-from hydra_plugins.intel.health import candle_delay_reason
+from hydra_plugins.intel.health import candle_delay_reason, coverage_summary
+from hydra_plugins.intel.recorder import IntelRecorder, binance_tasks, weight_pause
+from hydra_plugins.intel.sources.binance_rest import BinanceFuturesClient
 from hydra_plugins.intel.store import SERIES, IntelStore
 from hydra_plugins.pipeline import STARTUP_CANDLES, Pipeline
 
@@ -96,6 +99,8 @@ class HydraBridge:
         self.strategy = strategy
         self.config: HydraConfig | None = None
         self.pipeline: Pipeline | None = None
+        self.recorder: IntelRecorder | None = None
+        self._health: dict[str, str] = {}
 
     # bot_start
     def start(self) -> None:
@@ -104,6 +109,7 @@ class HydraBridge:
         self.config = validate_config(self.strategy.config, type(self.strategy).startup_candle_count)
         self.pipeline = Pipeline(self.config, timeframe_to_minutes(self.strategy.timeframe), live=self._is_live())
         needed = self.pipeline.warmup_candles
+        self.recorder = self._build_recorder()
         logger.info("HYDRA started: %d signals, warm-up %d candles", len(self.pipeline.signals), needed)
 
     @property
@@ -155,7 +161,49 @@ class HydraBridge:
     # populate_*
     def populate_indicators(self, dataframe: pd.DataFrame, metadata: dict) -> pd.DataFrame:
         pair = metadata["pair"]
-        return self.ready.populate(dataframe, self.intel_inputs(pair, dataframe))
+        frame = self.ready.populate(dataframe, self.intel_inputs(pair, dataframe))
+        if self._is_live():
+            self._announce_health(pair, frame)
+        elif not frame.empty:
+            shares = coverage_summary(frame)
+            logger.info(
+                "HYDRA intel coverage %s %s -> %s: %s",
+                pair, frame["date"].iloc[0], frame["date"].iloc[-1],
+                ", ".join(f"{k} {v:.0%}" for k, v in shares.items()),
+            )  # fmt: skip
+        return frame
+
+    def _announce_health(self, pair: str, frame: pd.DataFrame) -> None:
+        """Tell the user (log and Telegram/FreqUI) when a pair's entries become blocked or free, once."""
+        if frame.empty:
+            return
+        reason = "" if bool(frame[col.HEALTH_OK].iloc[-1]) else str(frame[col.HEALTH_REASON].iloc[-1])
+        if self._health.get(pair) == reason:
+            return
+        self._health[pair] = reason
+        message = (
+            f"HYDRA {pair}: entries blocked, {reason}" if reason else f"HYDRA {pair}: data healthy, entries allowed"
+        )
+        (logger.warning if reason else logger.info)(message)
+        self.strategy.dp.send_msg(message)
+
+    # bot_loop_start
+    def refresh_intel(self, current_time: datetime) -> None:
+        """Live and dry-run: record the light intel sources that are due (never in backtests)."""
+        if self.recorder is not None:
+            self.recorder.run_due(current_time.timestamp(), max_calls=self.ready.cfg.intel.refresh_calls_per_loop)
+
+    def _build_recorder(self) -> IntelRecorder | None:
+        cfg = self.ready.cfg.intel
+        if not (self._is_live() and cfg.refresh_in_bot):
+            return None
+        store = self._store()
+        if store is None:
+            return None
+        client = BinanceFuturesClient(httpx.Client(headers={"User-Agent": "hydra-plugins"}), cfg.binance_rest_url)
+        symbols = [pair_to_symbol(p) for p in self.strategy.config.get("exchange", {}).get("pair_whitelist", [])]
+        tasks = binance_tasks(client, symbols, premium_every_s=cfg.premium_every_s, ratios_every_s=cfg.ratios_every_s)
+        return IntelRecorder(store, tasks, pause_s=weight_pause(client))
 
     def populate_entry_trend(self, dataframe: pd.DataFrame, metadata: dict) -> pd.DataFrame:
         entries = self.ready.entry_columns(dataframe)

@@ -63,6 +63,13 @@ class IntelConfig(_Frozen):
     # Backtests only report their coverage (history of most of them does not exist).
     required_live: tuple[IntelSource, ...] = ("open_interest", "ratios", "premium_index")
     max_age_minutes: SourceAges = SourceAges()
+    # Live and dry-run: the bot itself refreshes the light sources from bot_loop_start, a few calls per
+    # loop so trading never waits. `hydra intel collect` records everything, depth and liquidations too.
+    binance_rest_url: str = "https://fapi.binance.com"
+    refresh_in_bot: bool = True
+    refresh_calls_per_loop: Annotated[int, Field(ge=1, le=50)] = 4
+    premium_every_s: Annotated[float, Field(ge=5, le=3600)] = 60.0
+    ratios_every_s: Annotated[float, Field(ge=60, le=3600)] = 300.0
 
     # Binance publishes a settled rate seconds after settlement, but a live Freqtrade bot refreshes its
     # funding candles only about every 30 minutes: backtests wait as long, so they never know sooner.

@@ -60,3 +60,19 @@ def candle_delay_reason(
     if age_min > max_delay_candles * timeframe_minutes:
         return f"newest candle closed {age_min:.0f} min ago (limit {max_delay_candles * timeframe_minutes} min)"
     return None
+
+
+def coverage_summary(frame: pd.DataFrame) -> dict[str, float]:
+    """Share of candles (0..1) on which each source was known and fresh: what a backtest really used."""
+    if frame.empty:
+        return {}
+    shares = {"funding": float(frame[col.FUNDING_RATE].notna().mean())}
+    value_columns = {
+        "open_interest": col.OI_VALUE_USD,
+        "ratios": col.LONG_SHORT_RATIO,
+        "premium_index": col.PREDICTED_FUNDING,
+        "depth": col.BOOK_IMBALANCE,
+    }
+    for source, name in value_columns.items():
+        shares[source] = float(frame[name].notna().mean())
+    return shares

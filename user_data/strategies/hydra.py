@@ -48,6 +48,10 @@ class Hydra(IStrategy):
         self.hydra = HydraBridge(self)
         self.hydra.start()
 
+    @fail_closed(default=None)
+    def bot_loop_start(self, current_time: datetime, **kwargs) -> None:
+        self.hydra.refresh_intel(current_time)
+
     def informative_pairs(self):
         return self.hydra.informative_pairs()
 
