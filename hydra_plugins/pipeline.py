@@ -20,6 +20,7 @@ from hydra_plugins.core.config import HydraConfig
 from hydra_plugins.intel.features import IntelInputs, open_interest_columns, store_columns
 from hydra_plugins.intel.funding import funding_columns
 from hydra_plugins.intel.health import health_columns
+from hydra_plugins.intel.liquidations import liquidation_columns
 from hydra_plugins.risk.exits import exit_reason, stop_price
 from hydra_plugins.risk.leverage import pair_leverage
 from hydra_plugins.risk.sizing import StakeDecision, risk_stake
@@ -66,6 +67,14 @@ class Pipeline:
             ],
             axis=1,
         )
+        liquidations = liquidation_columns(
+            candles,
+            inputs.series.get("liquidation"),
+            inputs.series.get("stream_heartbeat"),
+            intel[col.OI_DELTA_PCT_1H],
+            self.timeframe,
+        )
+        intel = pd.concat([intel, liquidations], axis=1)
         health = health_columns(candles, intel, self.cfg.intel, live=self.live)
         stats = volatility_columns(candles, self.cfg.stats)
         frame = pd.concat([candles, intel, health, stats], axis=1)

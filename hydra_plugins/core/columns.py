@@ -30,6 +30,12 @@ BOOK_IMBALANCE = "hydra_book_imbalance"  # (bid - ask) / (bid + ask) over the to
 SPREAD_BPS = "hydra_spread_bps"
 BOOK_DEPTH_USD = "hydra_book_depth_usd"  # bid + ask notional within the configured band
 BOOK_AGE_MIN = "hydra_book_age_min"
+LIQ_LONG_USD = "hydra_liq_long_usd"  # longs liquidated during the candle (recorded: a lower bound)
+LIQ_SHORT_USD = "hydra_liq_short_usd"
+LIQ_IMBALANCE = "hydra_liq_imbalance"  # (long - short) / (long + short), 0 when none
+LIQ_VELOCITY_USD_1H = "hydra_liq_velocity_usd_1h"  # both sides over the last hour
+LIQ_Z = "hydra_liq_z"  # z-score of per-candle liquidations over the trailing day (NaN across a source change)
+LIQ_IS_PROXY = "hydra_liq_is_proxy"  # True: estimated from candles and open interest, not recorded
 HEALTH_OK = "hydra_health_ok"
 HEALTH_REASON = "hydra_health_reason"
 

@@ -75,4 +75,5 @@ def coverage_summary(frame: pd.DataFrame) -> dict[str, float]:
     }
     for source, name in value_columns.items():
         shares[source] = float(frame[name].notna().mean())
+    shares["liquidations recorded"] = float((~frame[col.LIQ_IS_PROXY].astype(bool)).mean())
     return shares

@@ -71,6 +71,12 @@ SERIES: dict[str, SeriesSpec] = {
             "so sums are a lower bound",
         ),
         SeriesSpec(
+            "stream_heartbeat",
+            ("connected",),
+            "one row a minute per websocket stream (symbol = stream name) while it is connected: "
+            "proves a quiet stream was recording, not down",
+        ),
+        SeriesSpec(
             "depth",
             ("imbalance_top", "spread_bps", "bid_depth_usd", "ask_depth_usd", "mid_price"),
             "order-book snapshot: top-N imbalance, spread, depth within the configured band",
