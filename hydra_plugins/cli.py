@@ -23,6 +23,8 @@ import httpx
 
 from hydra_plugins.core.env import load_dotenv_file
 from hydra_plugins.core.errors import HydraError
+from hydra_plugins.intel.sources.binance_rest import FAPI_URL
+from hydra_plugins.intel.sources.binance_ws import FORCE_ORDER_URL
 from hydra_plugins.replay import markets
 
 logger = logging.getLogger("hydra")
@@ -120,6 +122,37 @@ def cmd_intel_import_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_intel_collect(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from hydra_plugins.intel.collector import Collector
+    from hydra_plugins.intel.recorder import IntelRecorder, binance_tasks, weight_pause
+    from hydra_plugins.intel.sources.binance_rest import BinanceFuturesClient
+    from hydra_plugins.intel.store import IntelStore
+
+    store = IntelStore(Path(args.store))
+    symbols = [s.upper() for s in args.symbols]
+    with httpx.Client(headers={"User-Agent": "hydra-plugins"}) as http:
+        client = BinanceFuturesClient(http, args.rest_url)
+        tasks = binance_tasks(
+            client, symbols, premium_every_s=args.premium_every, ratios_every_s=args.ratios_every,
+            depth_every_s=args.depth_every or None,
+        )  # fmt: skip
+        collector = Collector(store, IntelRecorder(store, tasks, pause_s=weight_pause(client)), symbols, args.ws_url)
+
+        async def main() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            print(f"Collecting {len(symbols)} symbols into {args.store} (SIGTERM or Ctrl-C stops)", flush=True)
+            await collector.run(stop, args.duration)
+
+        asyncio.run(main())
+    print(f"Stopped: {collector.liquidations_written} liquidations, {collector.heartbeats_written} heartbeat rows")
+    return 0
+
+
 def cmd_intel_status(args: argparse.Namespace) -> int:
     import pandas as pd
     from rich.console import Console
@@ -183,6 +216,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", default=DEFAULT_STORE, help=f"intel store (default {DEFAULT_STORE})")
     p.add_argument("--publish-lag-minutes", type=float, default=1.0, help="delay before a row counts as known")
     p.set_defaults(func=cmd_intel_import_metrics)
+    p = isub.add_parser("collect", help="record every live source into the store until SIGTERM")
+    p.add_argument("--store", default=DEFAULT_STORE)
+    p.add_argument("--symbols", nargs="+", default=list(markets.UNIVERSE), help="Binance symbols (default: the 8)")
+    p.add_argument("--rest-url", default=FAPI_URL)
+    p.add_argument("--ws-url", default=FORCE_ORDER_URL)
+    p.add_argument("--premium-every", type=float, default=60.0, help="seconds between premium-index calls")
+    p.add_argument("--ratios-every", type=float, default=300.0, help="seconds between ratio calls per symbol")
+    p.add_argument("--depth-every", type=float, default=60.0, help="seconds between depth snapshots (0: off)")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.set_defaults(func=cmd_intel_collect)
     p = isub.add_parser("status", help="coverage per pair and source")
     p.add_argument("--store", default=DEFAULT_STORE)
     p.add_argument("--datadir", default=None, help="also show Freqtrade funding/open-interest candles found here")

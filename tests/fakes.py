@@ -109,3 +109,59 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+
+class FakeLiquidationStream:
+    """A loopback websocket pushing forceOrder messages: valid ones, garbage, repeats, other symbols."""
+
+    def __init__(self, every_s=0.1):
+        self.every_s = every_s
+        self.port = None
+        self._ready = threading.Event()
+        self._stop = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @property
+    def url(self):
+        return f"ws://127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc):
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+    def _run(self):
+        import asyncio
+
+        import websockets
+
+        template = json.loads((FIXTURES / "forceOrder_combined_recorded_2026_arr.json").read_text())
+
+        def message(i, symbol, side):
+            data = json.loads(json.dumps(template))
+            data["data"]["o"].update({"s": symbol, "S": side, "T": 1_790_000_000_000 + i * 1000})
+            return json.dumps(data)
+
+        async def handler(ws):
+            i = 0
+            while True:
+                i += 1
+                batch = [message(i, "BTCUSDT", "SELL"), message(i, "ETHUSDT", "BUY"), "garbage",
+                         message(i, "BTCUSDT", "SELL"), message(i, "PEPEUSDT", "SELL")]  # fmt: skip
+                for m in batch:
+                    await ws.send(m)
+                await asyncio.sleep(self.every_s)
+
+        async def main():
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            async with websockets.serve(handler, "127.0.0.1", 0) as server:
+                self.port = server.sockets[0].getsockname()[1]
+                self._ready.set()
+                await self._stop.wait()
+
+        asyncio.run(main())
