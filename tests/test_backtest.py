@@ -2,6 +2,7 @@
 
 import csv
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -71,3 +72,39 @@ def test_recursive_analysis_confirms_the_startup_candle_count(offline_config, us
         # At the declared count every column matches a longer warm-up to float precision.
         assert at_declared in ("-", "0.000%", "-0.000%"), (name, cells)
         assert at_1200 in ("-", "0.000%", "-0.000%"), (name, cells)
+
+
+def test_backtest_reads_imported_open_interest_and_ratios(offline_config, userdir, tmp_path):
+    """The importer's output is what `freqtrade backtesting` loads: the strategy sees it, point in time."""
+    metrics = DATADIR.parent / "binance-metrics"
+    if not metrics.is_dir():
+        pytest.skip("no metrics archive")
+    datadir = tmp_path / "binance"
+    (datadir / "futures").mkdir(parents=True)
+    for src in (DATADIR / "futures").glob("BTC_USDT_USDT-*"):
+        (datadir / "futures" / src.name).symlink_to(src)
+    store = userdir / "hydra" / "intel.sqlite"
+    hydra = str(Path(sys.executable).with_name("hydra"))
+    subprocess.run(
+        [hydra, "intel", "import-metrics", str(metrics / "BTCUSDT"), "--datadir", str(datadir), "--store", str(store)],
+        check=True, capture_output=True, env={**os.environ, "HYDRA_DOTENV": "0"},
+    )  # fmt: skip
+    cmd = [
+        FREQTRADE, "backtesting", "--strategy", "Hydra", "-c", str(ROOT / "config" / "config.json"),
+        "-c", str(offline_config), "--strategy-path", str(ROOT / "user_data" / "strategies"),
+        "--userdir", str(userdir), "--datadir", str(datadir), "-p", "BTC/USDT:USDT",
+        "--timerange", "20240502-20240505", "--cache", "none",
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FREQTRADE__")} | {"HYDRA_DOTENV": "0"}
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    # Freqtrade's log handler may wrap the line: read the numbers after the marker, wherever they are.
+    text = " ".join(result.stderr.split("HYDRA intel coverage BTC/USDT:USDT", 1)[1].split())
+    shares = {
+        k: int(v)
+        for k, v in re.findall(r"(funding|open_interest|ratios|premium_index|depth|liquidations recorded) (\d+)%", text)
+    }
+    assert shares["funding"] == 100
+    # The backtest's frame starts 800 candles (8+ days) before 2024-05-02, where no OI exists yet.
+    assert 15 <= shares["open_interest"] <= 40 and 15 <= shares["ratios"] <= 40
+    assert shares["premium_index"] == 0 and shares["depth"] == 0 and shares["liquidations recorded"] == 0

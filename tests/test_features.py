@@ -87,6 +87,33 @@ def test_pipeline_with_imported_metrics_has_no_lookahead(tmp_path):
     import_metrics([METRICS / "BTCUSDT"], datadir, store, pd.Timedelta(minutes=1))
     oi = pd.read_feather(datadir / "futures" / "BTC_USDT_USDT-5m-open_interest.feather")
     series = {name: store.read(name, "BTCUSDT") for name in SERIES}
+    # Live-only sources have no history: give them synthetic rows at irregular times, so the
+    # no-lookahead check below covers every joined feature.
+    rng = np.random.default_rng(7)
+    known = pd.Timestamp("2024-05-03", tz="UTC") + pd.to_timedelta(np.sort(rng.uniform(0, 86_400, 400)), unit="s")
+    series["premium_index"] = pd.DataFrame(
+        {
+            "available_at": known,
+            "predicted_funding_rate": rng.normal(0, 1e-4, 400),
+            "mark_price": 60_000.0,
+            "index_price": 59_990.0,
+        }
+    )
+    series["depth"] = pd.DataFrame(
+        {
+            "available_at": known,
+            "imbalance_top": rng.uniform(-1, 1, 400),
+            "spread_bps": 0.1,
+            "bid_depth_usd": 1e6,
+            "ask_depth_usd": 2e6,
+        }
+    )
+    series["liquidation"] = pd.DataFrame(
+        {"available_at": known, "side_sign": rng.choice([-1.0, 1.0], 400), "notional_usd": rng.uniform(1e3, 1e5, 400)}
+    )
+    series["stream_heartbeat"] = pd.DataFrame(
+        {"available_at": pd.date_range("2024-05-03", "2024-05-04", freq="1min", tz="UTC")}
+    )
     inputs = IntelInputs(funding=load_funding("BTC"), open_interest=oi, series=series)
     c = load_candles("BTC", "2024-04-20", "2024-05-06")
     pipe = Pipeline(HydraConfig(), 15)
@@ -97,6 +124,13 @@ def test_pipeline_with_imported_metrics_has_no_lookahead(tmp_path):
     assert full.loc[covered, col.OI_VALUE_USD].notna().all()
     assert full.loc[full["date"] < pd.Timestamp("2024-05-02", tz="UTC"), col.OI_VALUE_USD].isna().all()
     assert full.loc[covered, col.TOP_POSITION_RATIO].notna().all() and full.loc[covered, col.TAKER_RATIO].notna().all()
+    recorded_day = full["date"].between(
+        pd.Timestamp("2024-05-03 00:00", tz="UTC"), pd.Timestamp("2024-05-03 23:30", tz="UTC")
+    )
+    assert not full.loc[recorded_day, col.LIQ_IS_PROXY].any() and full.loc[~recorded_day, col.LIQ_IS_PROXY].all()
+    assert (
+        full.loc[recorded_day, col.LIQ_LONG_USD].sum() > 0 and full.loc[recorded_day, col.BOOK_IMBALANCE].notna().all()
+    )
     # Spot check: the candle opening 2024-05-03 12:00 closes 12:15; the newest OI row known then is the
     # one stamped 12:10 (known at 12:15), never the 12:15 row (known at 12:20).
     row = full.loc[full["date"] == pd.Timestamp("2024-05-03 12:00", tz="UTC")].iloc[0]

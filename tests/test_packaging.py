@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from hydra_plugins.cli import build_parser
 from hydra_plugins.cli import main as hydra_main
+from hydra_plugins.core.config import HydraConfig
 from hydra_plugins.core.env import load_dotenv_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +40,21 @@ def test_compose_file_parses_and_names_only_existing_paths():
     assert service["ports"] == ["127.0.0.1:8080:8080"]
     for name in service.get("environment", {}):
         assert name in env_example_keys(), name
+
+
+def test_compose_collector_runs_a_valid_hydra_command():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    collector = compose["services"]["hydra-collector"]
+    assert collector["entrypoint"] == ["hydra"] and collector["stop_signal"] == "SIGTERM"
+    args = build_parser().parse_args(collector["command"])
+    assert args.func.__name__ == "cmd_intel_collect"
+    assert args.store == "/freqtrade/user_data/hydra/intel.sqlite"
+    bot = compose["services"]["hydra"]
+    # The bot reads the same file: Freqtrade's user_data_dir (/freqtrade/user_data) + hydra.intel.store_path.
+    assert "./user_data:/freqtrade/user_data" in bot["volumes"] and collector["volumes"] == [
+        "./user_data:/freqtrade/user_data"
+    ]
+    assert HydraConfig().intel.store_path == "hydra/intel.sqlite"
 
 
 def test_dockerfile_extends_the_pinned_freqtrade_image():
