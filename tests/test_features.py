@@ -125,7 +125,7 @@ def test_pipeline_with_imported_metrics_has_no_lookahead(tmp_path):
     assert full.loc[full["date"] < pd.Timestamp("2024-05-02", tz="UTC"), col.OI_VALUE_USD].isna().all()
     assert full.loc[covered, col.TOP_POSITION_RATIO].notna().all() and full.loc[covered, col.TAKER_RATIO].notna().all()
     recorded_day = full["date"].between(
-        pd.Timestamp("2024-05-03 00:00", tz="UTC"), pd.Timestamp("2024-05-03 23:30", tz="UTC")
+        pd.Timestamp("2024-05-03 00:00", tz="UTC"), pd.Timestamp("2024-05-03 23:45", tz="UTC")
     )
     assert not full.loc[recorded_day, col.LIQ_IS_PROXY].any() and full.loc[~recorded_day, col.LIQ_IS_PROXY].all()
     assert (
