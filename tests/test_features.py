@@ -128,9 +128,9 @@ def test_pipeline_with_imported_metrics_has_no_lookahead(tmp_path):
         pd.Timestamp("2024-05-03 00:00", tz="UTC"), pd.Timestamp("2024-05-03 23:45", tz="UTC")
     )
     assert not full.loc[recorded_day, col.LIQ_IS_PROXY].any() and full.loc[~recorded_day, col.LIQ_IS_PROXY].all()
-    assert (
-        full.loc[recorded_day, col.LIQ_LONG_USD].sum() > 0 and full.loc[recorded_day, col.BOOK_IMBALANCE].notna().all()
-    )
+    assert full.loc[recorded_day, col.LIQ_LONG_USD].sum() > 0
+    # Book rows come every ~3.6 min at random: a few gaps pass the 10-minute limit and read missing.
+    assert full.loc[recorded_day, col.BOOK_IMBALANCE].notna().mean() > 0.9
     # Spot check: the candle opening 2024-05-03 12:00 closes 12:15; the newest OI row known then is the
     # one stamped 12:10 (known at 12:15), never the 12:15 row (known at 12:20).
     row = full.loc[full["date"] == pd.Timestamp("2024-05-03 12:00", tz="UTC")].iloc[0]
