@@ -164,14 +164,21 @@ def cmd_intel_status(args: argparse.Namespace) -> int:
     store = IntelStore(Path(args.store), readonly=True) if Path(args.store).exists() else None
     pairs = [f"{s[:-4]}/USDT:USDT" for s in markets.UNIVERSE]
     table = status_table(store, Path(args.datadir) if args.datadir else None, pairs, pd.Timestamp.now(tz="UTC"))
-    if table.empty:
+    if not table["kind"].str.startswith("recorded").any():
         print(f"No intel recorded yet (store {args.store}, datadir {args.datadir})")
-        return 0
     out = Table(title="HYDRA intel coverage")
     for name in table.columns:
         out.add_column(name)
+
+    def cell(value: object) -> str:
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            return "-"
+        if isinstance(value, pd.Timestamp):
+            return value.strftime("%Y-%m-%d %H:%M UTC")
+        return str(value)
+
     for row in table.itertuples(index=False):
-        out.add_row(*(str(v) for v in row))
+        out.add_row(*(cell(v) for v in row))
     Console(width=200).print(out)
     return 0
 

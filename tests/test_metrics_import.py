@@ -105,8 +105,9 @@ def test_import_real_metrics_days_into_candles_and_store(tmp_path):
     btc = table.loc[table["pair"] == "BTC/USDT:USDT"]
     assert set(btc["source_series"]) == {
         "freqtrade open_interest 5m", "global_long_short", "taker_ratio", "top_long_short_account",
-        "top_long_short_position",
+        "top_long_short_position", "liquidation",
     }  # fmt: skip
+    assert btc.loc[btc["source_series"] == "liquidation", "kind"].iloc[0].startswith("proxy")
 
 
 @needs_metrics
@@ -143,4 +144,6 @@ def test_status_without_anything_recorded(tmp_path, capsys):
     assert hydra_main(["intel", "status", "--store", str(tmp_path / "none.sqlite")]) == 0
     assert "No intel recorded yet" in capsys.readouterr().out
     assert status_table(None, None, [], pd.Timestamp("2024-01-01", tz="UTC")).empty
+    only_proxy = status_table(None, None, ["BTC/USDT:USDT"], pd.Timestamp("2024-01-01", tz="UTC"))
+    assert only_proxy["kind"].tolist() == ["proxy (labelled hydra_liq_is_proxy)"]
     assert Path(tmp_path / "none.sqlite").exists() is False

@@ -112,3 +112,15 @@ def test_readers_see_whole_batches_while_another_process_writes(tmp_path):
 def test_every_series_declares_its_columns():
     for spec in SERIES.values():
         assert spec.value_columns and spec.description
+
+
+def test_a_store_from_an_older_version_reads_and_upgrades(tmp_path):
+    path = tmp_path / "intel.sqlite"
+    IntelStore(path).write("taker_ratio", rows(3))
+    with sqlite3.connect(path) as con:
+        con.execute('DROP TABLE "stream_heartbeat"')  # as written before that series existed
+    reader = IntelStore(path, readonly=True)
+    assert reader.read("stream_heartbeat", "BTCUSDT").empty
+    assert set(reader.coverage()["series"]) == {"taker_ratio"}
+    IntelStore(path)  # opening for writing adds the missing table
+    assert IntelStore(path, readonly=True).read("stream_heartbeat", "BTCUSDT").empty

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from freqtrade.data.history import get_datahandler
 from freqtrade.enums import CandleType
@@ -86,7 +87,7 @@ def status_table(store: IntelStore | None, datadir: Path | None, pairs: list[str
         cov = store.coverage()
         if not cov.empty:
             cov["pair"] = cov["symbol"].map(symbol_to_pair)
-            cov["kind"] = "recorded"
+            cov["kind"] = np.where(cov["series"] == "liquidation", "recorded (lower bound)", "recorded")
             parts.append(cov.rename(columns={"series": "source_series"}))
     if datadir is not None:
         handler = get_datahandler(datadir, "feather")
@@ -114,9 +115,15 @@ def status_table(store: IntelStore | None, datadir: Path | None, pairs: list[str
                         }
                     )
                 )
+    recorded_liq = {p for part in parts for p, series in zip(part["pair"], part["source_series"], strict=True)
+                    if series == "stream_heartbeat"}  # fmt: skip
+    for pair in pairs:
+        if pair not in recorded_liq:
+            parts.append(pd.DataFrame({"pair": [pair], "source_series": ["liquidation"], "source": ["candles + OI"],
+                                       "kind": ["proxy (labelled hydra_liq_is_proxy)"], "rows": [0]}))  # fmt: skip
     columns = ["pair", "source_series", "source", "kind", "rows", "first_event", "last_event", "last_available"]
     if not parts:
         return pd.DataFrame(columns=[*columns, "stale_for"])
-    table = pd.concat(parts, ignore_index=True).loc[:, columns]
+    table = pd.concat(parts, ignore_index=True).reindex(columns=columns)
     table["stale_for"] = (now - pd.to_datetime(table["last_available"], utc=True)).dt.floor("min")
     return table.sort_values(["pair", "source_series"], ignore_index=True)

@@ -9,7 +9,8 @@ for a stream of small writes.
 Each series is one table keyed by ``(symbol, event_time)``. Writes use ``INSERT ... ON CONFLICT DO
 NOTHING``: re-importing a file or restarting the collector adds no duplicates, and the first record of
 an event keeps its ``available_at`` (what the bot could have known then is never rewritten later).
-Times are integer milliseconds since the epoch, UTC.
+Times are integer milliseconds since the epoch, UTC. A newer HYDRA adds the tables of new series
+when it opens a store for writing; a read-only reader treats a missing table as an empty series.
 """
 
 from __future__ import annotations
@@ -90,6 +91,10 @@ def _spec(series: str) -> SeriesSpec:
         return SERIES[series]
     except KeyError:
         raise KeyError(f"unknown intel series {series!r}; known: {sorted(SERIES)}") from None
+
+
+def _tables(con: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
 def to_ms(values: pd.Series) -> np.ndarray:
@@ -186,7 +191,10 @@ class IntelStore:
         columns = ", ".join(f'"{c}"' for c in (*KEY_COLUMNS, *spec.value_columns))
         query = f'SELECT {columns} FROM "{spec.name}" WHERE {" AND ".join(clauses)} ORDER BY available_at, event_time'
         with self._connect() as con:
-            frame = pd.read_sql_query(query, con, params=params)
+            if spec.name not in _tables(con):  # a store written by an older HYDRA, opened read-only
+                frame = pd.DataFrame(columns=[*KEY_COLUMNS, *spec.value_columns])
+            else:
+                frame = pd.read_sql_query(query, con, params=params)
         for c in ("event_time", "available_at"):
             frame[c] = pd.to_datetime(frame[c], unit="ms", utc=True)
         for c in spec.value_columns:
@@ -197,7 +205,10 @@ class IntelStore:
         """Return one row per series, symbol and source: rows, first and last event, last availability."""
         parts = []
         with self._connect() as con:
+            present = _tables(con)
             for spec in SERIES.values():
+                if spec.name not in present:
+                    continue
                 part = pd.read_sql_query(
                     f'SELECT "{spec.name}" AS series, symbol, source, COUNT(*) AS rows, '
                     "MIN(event_time) AS first_event, MAX(event_time) AS last_event, "
