@@ -28,7 +28,7 @@ from hydra_plugins.core.config import ConfigError, HydraConfig, check_pairs, loa
 from hydra_plugins.core.symbols import OPEN_INTEREST_TIMEFRAME, pair_to_symbol
 from hydra_plugins.intel.features import IntelInputs
 from hydra_plugins.intel.health import candle_delay_reason, coverage_summary
-from hydra_plugins.intel.recorder import IntelRecorder, binance_tasks, weight_pause
+from hydra_plugins.intel.recorder import Backoff, IntelRecorder, binance_tasks, weight_pause
 from hydra_plugins.intel.sources.binance_rest import BinanceFuturesClient
 from hydra_plugins.intel.store import SERIES, IntelStore
 from hydra_plugins.pipeline import STARTUP_CANDLES, Pipeline
@@ -191,7 +191,10 @@ class HydraBridge:
     def refresh_intel(self, current_time: datetime) -> None:
         """Live and dry-run: record the light intel sources that are due (never in backtests)."""
         if self.recorder is not None:
-            self.recorder.run_due(current_time.timestamp(), max_calls=self.ready.cfg.intel.refresh_calls_per_loop)
+            cfg = self.ready.cfg.intel
+            self.recorder.run_due(
+                current_time.timestamp(), max_calls=cfg.refresh_calls_per_loop, budget_s=cfg.refresh_budget_s
+            )
 
     def _build_recorder(self) -> IntelRecorder | None:
         cfg = self.ready.cfg.intel
@@ -200,10 +203,13 @@ class HydraBridge:
         store = self._store()
         if store is None:
             return None
-        client = BinanceFuturesClient(httpx.Client(headers={"User-Agent": "hydra-plugins"}), cfg.binance_rest_url)
+        # Short calls and long backoff: while Binance is slow or unreachable the trading loop must not
+        # wait on it more than the budget, loop after loop.
+        http = httpx.Client(headers={"User-Agent": "hydra-plugins"})
+        client = BinanceFuturesClient(http, cfg.binance_rest_url, timeout_s=cfg.refresh_budget_s)
         symbols = [pair_to_symbol(p) for p in self.strategy.config.get("exchange", {}).get("pair_whitelist", [])]
         tasks = binance_tasks(client, symbols, premium_every_s=cfg.premium_every_s, ratios_every_s=cfg.ratios_every_s)
-        return IntelRecorder(store, tasks, pause_s=weight_pause(client))
+        return IntelRecorder(store, tasks, backoff=Backoff(base_s=30.0, cap_s=600.0), pause_s=weight_pause(client))
 
     def populate_entry_trend(self, dataframe: pd.DataFrame, metadata: dict) -> pd.DataFrame:
         entries = self.ready.entry_columns(dataframe)

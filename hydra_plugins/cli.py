@@ -133,7 +133,7 @@ def cmd_intel_collect(args: argparse.Namespace) -> int:
     store = IntelStore(Path(args.store))
     symbols = [s.upper() for s in args.symbols]
     with httpx.Client(headers={"User-Agent": "hydra-plugins"}) as http:
-        client = BinanceFuturesClient(http, args.rest_url)
+        client = BinanceFuturesClient(http, args.rest_url, timeout_s=args.timeout)
         tasks = binance_tasks(
             client, symbols, premium_every_s=args.premium_every, ratios_every_s=args.ratios_every,
             depth_every_s=args.depth_every or None,
@@ -231,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--premium-every", type=float, default=60.0, help="seconds between premium-index calls")
     p.add_argument("--ratios-every", type=float, default=300.0, help="seconds between ratio calls per symbol")
     p.add_argument("--depth-every", type=float, default=60.0, help="seconds between depth snapshots (0: off)")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds before a REST call is given up")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.set_defaults(func=cmd_intel_collect)
     p = isub.add_parser("status", help="coverage per pair and source")

@@ -137,5 +137,15 @@ def test_pipeline_with_imported_metrics_has_no_lookahead(tmp_path):
     expected = oi.loc[oi["date"] == pd.Timestamp("2024-05-03 12:10", tz="UTC"), "open_interest_value"].iloc[0]
     assert row[col.OI_VALUE_USD] == expected
     for n in (1000, 1300, len(c) - 5):
-        pd.testing.assert_frame_equal(pipe.populate(c.iloc[:n], inputs), full.iloc[:n], check_exact=False, rtol=1e-9)
+        # Cut the candles *and* every input at what was known by the last candle's close: a value
+        # taken from later in a series would then change, and the comparison would fail.
+        close = c["date"].iloc[n - 1] + pd.Timedelta(minutes=15)
+        cut = IntelInputs(
+            funding=inputs.funding.loc[inputs.funding["date"] + pd.Timedelta(minutes=30) <= close],
+            open_interest=oi.loc[oi["date"] + pd.Timedelta(minutes=5) <= close],
+            series={k: v.loc[v["available_at"] <= close] for k, v in series.items()},
+        )
+        head = pipe.populate(c.iloc[:n], cut)
+        pd.testing.assert_frame_equal(head, full.iloc[:n], check_exact=False, rtol=1e-9)
+        pd.testing.assert_frame_equal(pipe.populate(c.iloc[:n], inputs), head, check_exact=False, rtol=1e-9)
     assert (FUTURES / "BTC_USDT_USDT-5m-open_interest.feather").exists() is False  # shared data untouched

@@ -137,3 +137,56 @@ def test_stream_client_retries_an_unreachable_server_until_stopped():
         await asyncio.wait_for(stream_force_orders(lambda m: None, stop, "ws://127.0.0.1:9", backoff_s=0.05), timeout=5)
 
     asyncio.run(scenario())  # returns once stopped, never raises
+
+
+def test_stream_survives_undecodable_frames_and_impossible_times():
+    async def scenario():
+        good = (FIXTURES / "forceOrder_combined_recorded_2026_arr.json").read_text().strip()
+        impossible = json.loads(good)
+        impossible["data"]["o"]["T"] = 10**20
+
+        async def handler(ws):
+            await ws.send(b"\xff\xfe\xfd")  # a binary frame that is not UTF-8
+            await ws.send(json.dumps(impossible))
+            await ws.send(good)
+            await asyncio.sleep(5)
+
+        rows, stop = [], asyncio.Event()
+
+        async def on_message(message):
+            rows.append(parse_force_order(message, NOW))
+            if len(rows) == 3:
+                stop.set()
+
+        async with websockets.serve(handler, "127.0.0.1", 0) as server:
+            url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+            await asyncio.wait_for(stream_force_orders(on_message, stop, url), timeout=10)
+        return rows
+
+    assert [len(r) for r in asyncio.run(scenario())] == [0, 0, 1]
+
+
+def test_a_failing_handler_does_not_end_the_stream():
+    async def scenario():
+        good = (FIXTURES / "forceOrder_event.json").read_text()
+
+        async def handler(ws):
+            for _ in range(3):
+                await ws.send(good)
+            await asyncio.sleep(5)
+
+        seen, stop = [], asyncio.Event()
+
+        async def on_message(message):
+            seen.append(message)
+            if len(seen) == 1:
+                raise OSError("disk full")  # e.g. the store could not be written
+            if len(seen) == 3:
+                stop.set()
+
+        async with websockets.serve(handler, "127.0.0.1", 0) as server:
+            url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+            await asyncio.wait_for(stream_force_orders(on_message, stop, url), timeout=10)
+        return len(seen)
+
+    assert asyncio.run(scenario()) == 3

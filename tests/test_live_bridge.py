@@ -84,3 +84,22 @@ def test_backtests_never_build_a_recorder(tmp_path):
     assert bridge.recorder is None
     bridge.refresh_intel(datetime(2026, 11, 27, tzinfo=UTC))  # a no-op, no network
     assert not (tmp_path / "hydra").exists()
+
+
+def test_a_silent_binance_costs_the_trading_loop_at_most_the_budget(tmp_path):
+    import socket
+    import time
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    bridge = live_bridge(tmp_path, f"http://127.0.0.1:{silent.getsockname()[1]}")
+    started = time.monotonic()
+    bridge.refresh_intel(datetime(2026, 11, 27, tzinfo=UTC))
+    first = time.monotonic() - started
+    started = time.monotonic()
+    bridge.refresh_intel(datetime(2026, 11, 27, 0, 0, 5, tzinfo=UTC))
+    second = time.monotonic() - started
+    silent.close()
+    assert first < 2.0 * 2 + 1  # the budget (2 s) plus one call's own timeout at most
+    assert second < 0.5  # the failed task backs off (30 s) instead of stalling every loop

@@ -124,3 +124,9 @@ def test_a_store_from_an_older_version_reads_and_upgrades(tmp_path):
     assert set(reader.coverage()["series"]) == {"taker_ratio"}
     IntelStore(path)  # opening for writing adds the missing table
     assert IntelStore(path, readonly=True).read("stream_heartbeat", "BTCUSDT").empty
+
+
+def test_coverage_of_an_empty_file(tmp_path):
+    path = tmp_path / "intel.sqlite"
+    path.touch()  # e.g. created by hand, or by a reader before any writer
+    assert IntelStore(path, readonly=True).coverage().empty

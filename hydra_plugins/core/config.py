@@ -68,6 +68,7 @@ class IntelConfig(_Frozen):
     binance_rest_url: str = "https://fapi.binance.com"
     refresh_in_bot: bool = True
     refresh_calls_per_loop: Annotated[int, Field(ge=1, le=50)] = 4
+    refresh_budget_s: Annotated[float, Field(gt=0, le=30)] = 2.0  # per loop; also each call's timeout
     premium_every_s: Annotated[float, Field(ge=5, le=3600)] = 60.0
     ratios_every_s: Annotated[float, Field(ge=60, le=3600)] = 300.0
 

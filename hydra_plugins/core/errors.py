@@ -24,10 +24,20 @@ class IntelUnavailable(HydraError):  # noqa: N818 (the name says what happened, 
     the server's own hint when it gave one.
     """
 
-    def __init__(self, message: str, *, retryable: bool = False, retry_after_s: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        retry_after_s: float | None = None,
+        status: int | None = None,
+        unreachable: bool = False,
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.retry_after_s = retry_after_s
+        self.status = status
+        self.unreachable = unreachable  # no answer at all (timeout, refused, dropped): the host, not the call
 
 
 class ModelArtifactError(HydraError):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Sequence
 
@@ -47,22 +48,24 @@ class Collector:
         self.liquidations_written = 0
         self.heartbeats_written = 0
         self._buffer: list[pd.DataFrame] = []
+        self._stopping = threading.Event()  # what the REST worker thread can see
 
     async def run(self, stop: asyncio.Event, duration_s: float | None = None) -> None:
         """Collect until ``stop`` is set (or ``duration_s`` passes), then flush and return."""
         if duration_s is not None:
             asyncio.get_running_loop().call_later(duration_s, stop.set)
-        jobs = [
-            asyncio.create_task(self._rest(stop), name="rest"),
-            asyncio.create_task(
-                stream_force_orders(self._on_message, stop, self.ws_url, on_connected=self._on_connected),
-                name="liquidations",
-            ),
-            asyncio.create_task(self._periodic(stop), name="flush"),
-        ]
+        self._stopping.clear()
+        stream = asyncio.create_task(
+            stream_force_orders(self._on_message, stop, self.ws_url, on_connected=self._on_connected),
+            name="liquidations",
+        )
+        # Should the stream task ever end early, stop vouching for it: no heartbeat for a dead stream.
+        stream.add_done_callback(lambda _: setattr(self, "connected", False))
+        jobs = [asyncio.create_task(self._rest(stop), name="rest"), stream, asyncio.create_task(self._periodic(stop))]
         await stop.wait()
+        self._stopping.set()
         await asyncio.gather(*jobs, return_exceptions=True)
-        await asyncio.to_thread(self._flush)
+        await self._flush()
         logger.info(
             "collector stopped: %d liquidations, %d heartbeats written",
             self.liquidations_written,
@@ -71,12 +74,13 @@ class Collector:
 
     async def _rest(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            await asyncio.to_thread(self.recorder.run_due, time.time())
-            wait = min(1.0, max(0.05, self.recorder.next_due_s() - time.time()))
             try:
+                await asyncio.to_thread(self.recorder.run_due, time.time(), should_stop=self._stopping.is_set)
+            except Exception:
+                logger.exception("REST recording round failed; the next one goes on")
+            wait = min(1.0, max(0.05, self.recorder.next_due_s() - time.time()))
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=wait)
-            except TimeoutError:
-                continue
 
     async def _on_message(self, message: str) -> None:
         row = parse_force_order(message, pd.Timestamp.now(tz="UTC"))
@@ -86,33 +90,38 @@ class Collector:
     async def _on_connected(self, up: bool) -> None:
         self.connected = up
         if up:
-            await asyncio.to_thread(self._heartbeat)
+            await self._heartbeat()
 
     async def _periodic(self, stop: asyncio.Event) -> None:
         last_beat = time.monotonic()
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.flush_every_s)
-            await asyncio.to_thread(self._flush)
+            await self._flush()
             if time.monotonic() - last_beat >= self.heartbeat_every_s:
                 last_beat = time.monotonic()
                 if self.connected:
-                    await asyncio.to_thread(self._heartbeat)
+                    await self._heartbeat()
 
-    def _flush(self) -> None:
+    async def _flush(self) -> None:
+        # Detach the buffer here, on the event loop that appends to it; write it in a worker thread.
         if not self._buffer:
             return
-        rows, self._buffer = pd.concat(self._buffer, ignore_index=True), []
+        batch, self._buffer = self._buffer, []
+        rows = pd.concat(batch, ignore_index=True)
         try:
-            self.liquidations_written += self.store.write("liquidation", rows)
+            self.liquidations_written += await asyncio.to_thread(self.store.write, "liquidation", rows)
         except Exception:
             logger.exception("could not write %d liquidation rows; kept for the next flush", len(rows))
-            self._buffer.insert(0, rows)
+            self._buffer[:0] = batch
 
-    def _heartbeat(self) -> None:
+    async def _heartbeat(self) -> None:
         now = pd.Timestamp.now(tz="UTC").floor("s")
         rows = pd.DataFrame(
             {"symbol": sorted(self.symbols), "source": "binance_ws", "event_time": now, "available_at": now,
              "connected": 1.0}
         )  # fmt: skip
-        self.heartbeats_written += self.store.write("stream_heartbeat", rows)
+        try:
+            self.heartbeats_written += await asyncio.to_thread(self.store.write, "stream_heartbeat", rows)
+        except Exception:  # no heartbeat is the honest record of a minute we cannot vouch for
+            logger.exception("could not write the stream heartbeat")

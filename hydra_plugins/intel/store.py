@@ -216,7 +216,8 @@ class IntelStore:
                     con,
                 )
                 parts.append(part)
-        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        columns = ["series", "symbol", "source", "rows", "first_event", "last_event", "last_available"]
+        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
         for c in ("first_event", "last_event", "last_available"):
             frame[c] = pd.to_datetime(frame[c], unit="ms", utc=True)
         return frame.sort_values(["symbol", "series", "source"], ignore_index=True)

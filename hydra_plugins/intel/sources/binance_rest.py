@@ -5,9 +5,9 @@ Three parts, as every source here: the raw response models (what Binance documen
 only does I/O (an injected ``httpx.Client``), and pure parse functions from responses to intel-store
 rows. A malformed response is logged and yields no rows; it never raises into the caller's loop.
 
-Availability: a live answer is known when it was received. Rows of the 5-minute futures-data
-buckets are known ``publish_lag`` after their timestamp, or when received if that was earlier: a
-backfill of last week's buckets is as usable in a backtest as the same rows recorded live.
+Availability: a row is known when its answer was received (never before its own timestamp), the
+definition every live source shares. History with a documented publication time comes from the
+metrics archive instead (``binance_metrics.py``).
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ OPEN_INTEREST_HIST_PATH = "/futures/data/openInterestHist"
 PREMIUM_INDEX_PATH = "/fapi/v1/premiumIndex"
 DEPTH_PATH = "/fapi/v1/depth"
 DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
-PUBLISH_LAG = pd.Timedelta(minutes=1)
 
 
 # -- raw response models ------------------------------------------------------------------------
@@ -118,10 +117,9 @@ def _ms(values: Iterable[int]) -> pd.DatetimeIndex:
     return pd.to_datetime(list(values), unit="ms", utc=True)
 
 
-def _known(event_time: pd.DatetimeIndex, received_at: pd.Timestamp, publish_lag: pd.Timedelta) -> np.ndarray:
-    """Earliest of bucket time + lag and reception, never before the event itself."""
-    known = np.minimum(event_time + publish_lag, pd.DatetimeIndex([received_at] * len(event_time)))
-    return np.maximum(known, event_time)
+def _known(event_time: pd.DatetimeIndex, received_at: pd.Timestamp) -> np.ndarray:
+    """When the bot knew each row: on reception, and never before the event itself."""
+    return np.maximum(event_time, pd.DatetimeIndex([received_at] * len(event_time)))
 
 
 # -- pure parsers -------------------------------------------------------------------------------
@@ -136,7 +134,7 @@ def parse_premium_index(payload: Any, received_at: pd.Timestamp, symbols: Iterab
             "symbol": [r.symbol for r in rows],
             "source": SOURCE,
             "event_time": event,
-            "available_at": np.maximum(event, pd.DatetimeIndex([received_at] * len(rows))),
+            "available_at": _known(event, received_at),
             "mark_price": [r.markPrice for r in rows],
             "index_price": [r.indexPrice for r in rows],
             "estimated_settle_price": [r.estimatedSettlePrice for r in rows],
@@ -147,7 +145,7 @@ def parse_premium_index(payload: Any, received_at: pd.Timestamp, symbols: Iterab
     )
 
 
-def parse_ratios(payload: Any, received_at: pd.Timestamp, publish_lag: pd.Timedelta = PUBLISH_LAG) -> pd.DataFrame:
+def parse_ratios(payload: Any, received_at: pd.Timestamp) -> pd.DataFrame:
     """Rows for a long/short ratio series from globalLongShortAccountRatio, topLongShort*Ratio."""
     rows = _valid(RatioRaw, _as_list(payload, "long/short ratio"), "long/short ratio")
     event = _ms(r.timestamp for r in rows)
@@ -156,7 +154,7 @@ def parse_ratios(payload: Any, received_at: pd.Timestamp, publish_lag: pd.Timede
             "symbol": [r.symbol for r in rows],
             "source": SOURCE,
             "event_time": event,
-            "available_at": _known(event, received_at, publish_lag),
+            "available_at": _known(event, received_at),
             "long_short_ratio": [r.longShortRatio for r in rows],
             "long_account": [r.longAccount for r in rows],
             "short_account": [r.shortAccount for r in rows],
@@ -164,9 +162,7 @@ def parse_ratios(payload: Any, received_at: pd.Timestamp, publish_lag: pd.Timede
     )
 
 
-def parse_taker_ratio(
-    payload: Any, symbol: str, received_at: pd.Timestamp, publish_lag: pd.Timedelta = PUBLISH_LAG
-) -> pd.DataFrame:
+def parse_taker_ratio(payload: Any, symbol: str, received_at: pd.Timestamp) -> pd.DataFrame:
     """Rows for ``taker_ratio`` (the answer names no symbol: the caller's request does)."""
     rows = _valid(TakerRaw, _as_list(payload, "takerlongshortRatio"), "takerlongshortRatio")
     event = _ms(r.timestamp for r in rows)
@@ -175,7 +171,7 @@ def parse_taker_ratio(
             "symbol": symbol,
             "source": SOURCE,
             "event_time": event,
-            "available_at": _known(event, received_at, publish_lag),
+            "available_at": _known(event, received_at),
             "buy_sell_ratio": [r.buySellRatio for r in rows],
             "buy_vol": [r.buyVol for r in rows],
             "sell_vol": [r.sellVol for r in rows],
@@ -259,7 +255,7 @@ class BinanceFuturesClient:
             response = self.http.get(f"{self.base_url}{path}", params=params, timeout=self.timeout_s)
         except httpx.HTTPError as exc:
             raise IntelUnavailable(
-                f"GET {path}: {type(exc).__name__}: {exc}", retryable=is_retryable(None, exc)
+                f"GET {path}: {type(exc).__name__}: {exc}", retryable=is_retryable(None, exc), unreachable=True
             ) from exc
         weight = response.headers.get("x-mbx-used-weight-1m")
         if weight is not None and weight.isdigit():
@@ -270,6 +266,7 @@ class BinanceFuturesClient:
                 f"GET {path}: HTTP {response.status_code} {response.text[:200]}",
                 retryable=is_retryable(response.status_code),
                 retry_after_s=float(retry_after) if retry_after and retry_after.isdigit() else None,
+                status=response.status_code,
             )
         try:
             return response.json()

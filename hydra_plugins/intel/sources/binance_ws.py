@@ -60,14 +60,14 @@ def parse_force_order(message: str | bytes | dict[str, Any], received_at: pd.Tim
         if isinstance(payload, dict) and "data" in payload and "stream" in payload:
             payload = payload["data"]
         event = ForceOrderRaw.model_validate(payload)
-    except (ValueError, ValidationError, TypeError) as exc:
+        when = pd.Timestamp(event.o.trade_time, unit="ms", tz="UTC")
+    except (ValueError, ValidationError, TypeError, OverflowError, pd.errors.OutOfBoundsDatetime) as exc:
         why = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
         logger.warning("dropping malformed forceOrder message %.200r: %s", message, why)
         return pd.DataFrame(columns=COLUMNS)
     order = event.o
     price = order.average_price or order.price
     quantity = order.filled or order.quantity
-    when = pd.Timestamp(order.trade_time, unit="ms", tz="UTC")
     return pd.DataFrame(
         {
             "symbol": [order.symbol],
@@ -100,21 +100,32 @@ async def stream_force_orders(
                 logger.info("liquidation stream connected: %s", url)
                 delay = backoff_s
                 if on_connected:
-                    await on_connected(True)
+                    await _notify(on_connected, True)
                 while not stop.is_set():
                     try:
                         message = await asyncio.wait_for(ws.recv(), timeout=1.0)
                     except TimeoutError:
                         continue  # quiet market: check the stop flag and keep listening
-                    await on_message(message if isinstance(message, str) else message.decode())
+                    text = message if isinstance(message, str) else message.decode("utf-8", errors="replace")
+                    try:
+                        await on_message(text)
+                    except Exception:  # one bad message or a failed write must not end the stream
+                        logger.exception("liquidation message handler failed; the stream goes on")
         except (OSError, websockets.exceptions.WebSocketException, TimeoutError) as exc:
             if stop.is_set():
                 break
             logger.warning("liquidation stream dropped (%s); reconnecting in %.0fs", exc, delay)
         if on_connected:
-            await on_connected(False)
+            await _notify(on_connected, False)
         if stop.is_set():
             break
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=delay)
         delay = min(max_backoff_s, delay * 2)
+
+
+async def _notify(on_connected: Callable[[bool], Awaitable[None]], up: bool) -> None:
+    try:
+        await on_connected(up)
+    except Exception:
+        logger.exception("liquidation stream state handler failed")
