@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 KEY_COLUMNS = ("symbol", "source", "event_time", "available_at")
+RATIO_COLUMNS = ("long_short_ratio", "long_account", "short_account")
 
 
 @dataclass(frozen=True)
@@ -47,17 +48,17 @@ SERIES: dict[str, SeriesSpec] = {
         ),
         SeriesSpec(
             "global_long_short",
-            ("long_short_ratio", "long_account", "short_account"),
+            RATIO_COLUMNS,
             "all accounts' long/short ratio (globalLongShortAccountRatio; archive count_long_short_ratio)",
         ),
         SeriesSpec(
             "top_long_short_account",
-            ("long_short_ratio", "long_account", "short_account"),
+            RATIO_COLUMNS,
             "top traders' long/short account ratio (topLongShortAccountRatio; archive count_toptrader_...)",
         ),
         SeriesSpec(
             "top_long_short_position",
-            ("long_short_ratio", "long_account", "short_account"),
+            RATIO_COLUMNS,
             "top traders' long/short position ratio (topLongShortPositionRatio; archive sum_toptrader_...)",
         ),
         SeriesSpec(

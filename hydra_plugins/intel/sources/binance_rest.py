@@ -117,9 +117,13 @@ def _ms(values: Iterable[int]) -> pd.DatetimeIndex:
     return pd.to_datetime(list(values), unit="ms", utc=True)
 
 
-def _known(event_time: pd.DatetimeIndex, received_at: pd.Timestamp) -> np.ndarray:
-    """When the bot knew each row: on reception, and never before the event itself."""
-    return np.maximum(event_time, pd.DatetimeIndex([received_at] * len(event_time)))
+def _store_rows(
+    rows: list[Any], symbols: list[str], times: list[int], received_at: pd.Timestamp, values: dict[str, list[float]]
+) -> pd.DataFrame:
+    """Intel-store rows: known on reception, and never before the event itself."""
+    event = _ms(times)
+    known = np.maximum(event, pd.DatetimeIndex([received_at] * len(rows)))
+    return pd.DataFrame({"symbol": symbols, "source": SOURCE, "event_time": event, "available_at": known, **values})
 
 
 # -- pure parsers -------------------------------------------------------------------------------
@@ -128,55 +132,37 @@ def parse_premium_index(payload: Any, received_at: pd.Timestamp, symbols: Iterab
     wanted = set(symbols) if symbols is not None else None
     rows = [r for r in _valid(PremiumIndexRaw, _as_list(payload, "premiumIndex"), "premiumIndex")
             if wanted is None or r.symbol in wanted]  # fmt: skip
-    event = _ms(r.time for r in rows)
-    return pd.DataFrame(
-        {
-            "symbol": [r.symbol for r in rows],
-            "source": SOURCE,
-            "event_time": event,
-            "available_at": _known(event, received_at),
-            "mark_price": [r.markPrice for r in rows],
-            "index_price": [r.indexPrice for r in rows],
-            "estimated_settle_price": [r.estimatedSettlePrice for r in rows],
-            "predicted_funding_rate": [r.lastFundingRate for r in rows],
-            "interest_rate": [r.interestRate for r in rows],
-            "next_funding_time": [float(r.nextFundingTime) for r in rows],
-        }
-    )
+    values = {
+        "mark_price": [r.markPrice for r in rows],
+        "index_price": [r.indexPrice for r in rows],
+        "estimated_settle_price": [r.estimatedSettlePrice for r in rows],
+        "predicted_funding_rate": [r.lastFundingRate for r in rows],
+        "interest_rate": [r.interestRate for r in rows],
+        "next_funding_time": [float(r.nextFundingTime) for r in rows],
+    }
+    return _store_rows(rows, [r.symbol for r in rows], [r.time for r in rows], received_at, values)
 
 
 def parse_ratios(payload: Any, received_at: pd.Timestamp) -> pd.DataFrame:
     """Rows for a long/short ratio series from globalLongShortAccountRatio, topLongShort*Ratio."""
     rows = _valid(RatioRaw, _as_list(payload, "long/short ratio"), "long/short ratio")
-    event = _ms(r.timestamp for r in rows)
-    return pd.DataFrame(
-        {
-            "symbol": [r.symbol for r in rows],
-            "source": SOURCE,
-            "event_time": event,
-            "available_at": _known(event, received_at),
-            "long_short_ratio": [r.longShortRatio for r in rows],
-            "long_account": [r.longAccount for r in rows],
-            "short_account": [r.shortAccount for r in rows],
-        }
-    )
+    values = {
+        "long_short_ratio": [r.longShortRatio for r in rows],
+        "long_account": [r.longAccount for r in rows],
+        "short_account": [r.shortAccount for r in rows],
+    }
+    return _store_rows(rows, [r.symbol for r in rows], [r.timestamp for r in rows], received_at, values)
 
 
 def parse_taker_ratio(payload: Any, symbol: str, received_at: pd.Timestamp) -> pd.DataFrame:
     """Rows for ``taker_ratio`` (the answer names no symbol: the caller's request does)."""
     rows = _valid(TakerRaw, _as_list(payload, "takerlongshortRatio"), "takerlongshortRatio")
-    event = _ms(r.timestamp for r in rows)
-    return pd.DataFrame(
-        {
-            "symbol": symbol,
-            "source": SOURCE,
-            "event_time": event,
-            "available_at": _known(event, received_at),
-            "buy_sell_ratio": [r.buySellRatio for r in rows],
-            "buy_vol": [r.buyVol for r in rows],
-            "sell_vol": [r.sellVol for r in rows],
-        }
-    )
+    values = {
+        "buy_sell_ratio": [r.buySellRatio for r in rows],
+        "buy_vol": [r.buyVol for r in rows],
+        "sell_vol": [r.sellVol for r in rows],
+    }
+    return _store_rows(rows, [symbol] * len(rows), [r.timestamp for r in rows], received_at, values)
 
 
 def parse_open_interest_hist(payload: Any) -> pd.DataFrame:
