@@ -52,6 +52,7 @@ def test_shipped_config_is_binance_futures_dry_run():
     assert config["exchange"]["name"] == "binance"
     assert (config["trading_mode"], config["margin_mode"]) == ("futures", "isolated")
     assert config["dry_run"] is True and config["dry_run_wallet"] == 10000
+    assert config["initial_state"] == "running"  # `freqtrade trade` trades, not waits for /start
     assert (config["stake_currency"], config["timeframe"]) == ("USDT", "15m")
     assert config["telegram"]["enabled"] is False and config["api_server"]["enabled"] is False
     assert config["exchange"]["key"] == "" and config["exchange"]["secret"] == ""
