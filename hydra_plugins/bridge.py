@@ -99,6 +99,7 @@ class HydraBridge:
         self.strategy = strategy
         self.config: HydraConfig | None = None
         self.pipeline: Pipeline | None = None
+        self.store: IntelStore | None = None
         self.recorder: IntelRecorder | None = None
         self._health: dict[str, str] = {}
 
@@ -109,6 +110,7 @@ class HydraBridge:
         self.config = validate_config(self.strategy.config, type(self.strategy).startup_candle_count)
         self.pipeline = Pipeline(self.config, timeframe_to_minutes(self.strategy.timeframe), live=self._is_live())
         needed = self.pipeline.warmup_candles
+        self.store = self._open_store()
         self.recorder = self._build_recorder()
         logger.info("HYDRA started: %d signals, warm-up %d candles", len(self.pipeline.signals), needed)
 
@@ -122,7 +124,7 @@ class HydraBridge:
         return self.strategy.config.get("runmode") in (RunMode.LIVE, RunMode.DRY_RUN)
 
     def informative_pairs(self) -> list[tuple[str, str, CandleType]]:
-        """Ask Freqtrade to keep funding-rate candles fresh for every whitelisted pair."""
+        """Ask Freqtrade to keep funding-rate and open-interest candles fresh for every whitelisted pair."""
         dp = self.strategy.dp
         tf = dp.get_funding_rate_timeframe()
         pairs = dp.current_whitelist()
@@ -134,7 +136,7 @@ class HydraBridge:
         frame = self.strategy.dp.get_pair_dataframe(pair=pair, timeframe=timeframe, candle_type=candle_type)
         return None if frame is None or frame.empty else frame
 
-    def _store(self) -> IntelStore | None:
+    def _open_store(self) -> IntelStore | None:
         """The intel store: read-write live (the bot records into it), read-only elsewhere, None if absent."""
         path = Path(self.ready.cfg.intel.store_path)
         if not path.is_absolute():
@@ -146,7 +148,7 @@ class HydraBridge:
     def intel_inputs(self, pair: str, candles: pd.DataFrame) -> IntelInputs:
         """Collect what L1 reads for ``pair``: Freqtrade's funding and open-interest candles, store series."""
         dp = self.strategy.dp
-        store = self._store()
+        store = self.store
         series = {}
         if store is not None and not candles.empty:
             start = candles["date"].iloc[0] - pd.Timedelta(days=1)
@@ -173,6 +175,11 @@ class HydraBridge:
             )  # fmt: skip
         return frame
 
+    def populate_entry_trend(self, dataframe: pd.DataFrame, metadata: dict) -> pd.DataFrame:
+        entries = self.ready.entry_columns(dataframe)
+        dataframe[list(entries.columns)] = entries
+        return dataframe
+
     def _announce_health(self, pair: str, frame: pd.DataFrame) -> None:
         """Tell the user (log and Telegram/FreqUI) when a pair's entries become blocked or free, once."""
         if frame.empty:
@@ -198,10 +205,7 @@ class HydraBridge:
 
     def _build_recorder(self) -> IntelRecorder | None:
         cfg = self.ready.cfg.intel
-        if not (self._is_live() and cfg.refresh_in_bot):
-            return None
-        store = self._store()
-        if store is None:
+        if not (self._is_live() and cfg.refresh_in_bot) or self.store is None:
             return None
         # Short calls and long backoff: while Binance is slow or unreachable the trading loop must not
         # wait on it more than the budget, loop after loop.
@@ -209,12 +213,7 @@ class HydraBridge:
         client = BinanceFuturesClient(http, cfg.binance_rest_url, timeout_s=cfg.refresh_budget_s)
         symbols = [pair_to_symbol(p) for p in self.strategy.config.get("exchange", {}).get("pair_whitelist", [])]
         tasks = binance_tasks(client, symbols, premium_every_s=cfg.premium_every_s, ratios_every_s=cfg.ratios_every_s)
-        return IntelRecorder(store, tasks, backoff=Backoff(base_s=30.0, cap_s=600.0), pause_s=weight_pause(client))
-
-    def populate_entry_trend(self, dataframe: pd.DataFrame, metadata: dict) -> pd.DataFrame:
-        entries = self.ready.entry_columns(dataframe)
-        dataframe[list(entries.columns)] = entries
-        return dataframe
+        return IntelRecorder(self.store, tasks, backoff=Backoff(base_s=30.0, cap_s=600.0), pause_s=weight_pause(client))
 
     # entry side: fail closed
     def _signal_row(self, pair: str) -> pd.Series:
