@@ -153,6 +153,33 @@ def cmd_intel_collect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_intel_download_metrics(args: argparse.Namespace) -> int:
+    from datetime import date, timedelta
+
+    from hydra_plugins.intel.sources.binance_archive import download_metrics_day
+
+    start, end = date.fromisoformat(args.start), date.fromisoformat(args.end)
+    if end < start:
+        raise ValueError(f"--end {end} is before --start {start}")
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    dest = Path(args.dest)
+    problems = 0
+    with httpx.Client(headers={"User-Agent": "hydra-plugins"}) as http:
+        for symbol in (s.upper() for s in args.symbols):
+            for day in days:
+                try:
+                    got = download_metrics_day(http, symbol, day, dest, args.base_url)
+                except (HydraError, httpx.HTTPError) as exc:
+                    problems += 1
+                    print(f"{symbol} {day}: failed: {exc}")
+                    continue
+                print(f"{symbol} {day}: {got.status}")
+    if args.import_:
+        args.paths = [str(dest / s.upper()) for s in args.symbols if (dest / s.upper()).is_dir()]
+        cmd_intel_import_metrics(args)
+    return 1 if problems else 0
+
+
 def cmd_intel_status(args: argparse.Namespace) -> int:
     import pandas as pd
     from rich.console import Console
@@ -223,6 +250,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", default=DEFAULT_STORE, help=f"intel store (default {DEFAULT_STORE})")
     p.add_argument("--publish-lag-minutes", type=float, default=1.0, help="delay before a row counts as known")
     p.set_defaults(func=cmd_intel_import_metrics)
+    p = isub.add_parser("download-metrics", help="fetch Binance's metrics archive (needs internet), checksum-verified")
+    p.add_argument("--symbols", nargs="+", default=list(markets.UNIVERSE))
+    p.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
+    p.add_argument("--end", required=True, help="last day, YYYY-MM-DD")
+    p.add_argument("--dest", default="user_data/data/binance-metrics", help="folder for the zips (per symbol)")
+    p.add_argument("--base-url", default="https://data.binance.vision")
+    p.add_argument("--import", dest="import_", action="store_true", help="then run import-metrics on them")
+    p.add_argument("--datadir", default="user_data/data/binance", help="with --import: Freqtrade data dir")
+    p.add_argument("--store", default=DEFAULT_STORE, help="with --import: the intel store")
+    p.add_argument("--publish-lag-minutes", type=float, default=1.0, help="with --import: as import-metrics")
+    p.set_defaults(func=cmd_intel_download_metrics)
     p = isub.add_parser("collect", help="record every live source into the store until SIGTERM")
     p.add_argument("--store", default=DEFAULT_STORE)
     p.add_argument("--symbols", nargs="+", default=list(markets.UNIVERSE), help="Binance symbols (default: the 8)")
