@@ -32,6 +32,7 @@ from hydra_plugins.intel.recorder import Backoff, IntelRecorder, binance_tasks, 
 from hydra_plugins.intel.sources.binance_rest import BinanceFuturesClient
 from hydra_plugins.intel.store import SERIES, IntelStore
 from hydra_plugins.pipeline import STARTUP_CANDLES, Pipeline
+from hydra_plugins.risk.exits import exit_reason, stop_price
 
 logger = logging.getLogger(__name__)
 
@@ -295,7 +296,7 @@ class HydraBridge:
     # exit side: never blocks
     def stoploss(self, trade: Trade, current_rate: float) -> float | None:
         stop_pct, _ = self.record_entry(trade)
-        rate = self.ready.stop_rate(trade.open_rate, stop_pct, trade.is_short)
+        rate = stop_price(trade.open_rate, stop_pct, trade.is_short)
         ratio = stoploss_from_absolute(rate, current_rate, is_short=trade.is_short, leverage=trade.leverage)
         # Price already through the stop: Freqtrade ignores 0, so custom_exit closes the trade instead.
         return ratio if ratio > 0 else None
@@ -303,11 +304,12 @@ class HydraBridge:
     def exit(self, trade: Trade, current_time: datetime, current_rate: float) -> str | None:
         stop_pct, target_pct = self.record_entry(trade)
         held_hours = (current_time - trade.open_date_utc).total_seconds() / 3600.0
-        return self.ready.exit_reason(
+        return exit_reason(
             open_rate=trade.open_rate,
             current_rate=current_rate,
             is_short=trade.is_short,
             stop_pct=stop_pct,
             target_pct=target_pct,
             held_hours=held_hours,
+            max_hold_hours=self.ready.cfg.risk.max_hold_hours,
         )

@@ -21,7 +21,6 @@ from hydra_plugins.intel.features import IntelInputs, open_interest_columns, sto
 from hydra_plugins.intel.funding import funding_columns
 from hydra_plugins.intel.health import health_columns
 from hydra_plugins.intel.liquidations import liquidation_columns
-from hydra_plugins.risk.exits import exit_reason, stop_price
 from hydra_plugins.risk.leverage import pair_leverage
 from hydra_plugins.risk.sizing import StakeDecision, risk_stake
 from hydra_plugins.stats.regime import Gate, gate_columns, regime_column
@@ -140,33 +139,6 @@ class Pipeline:
             min_stake=min_stake,
             max_stake=max_stake,
             cfg=self.cfg.risk,
-        )
-
-    # custom_stoploss
-    def stop_rate(self, open_rate: float, stop_pct: float, is_short: bool) -> float:
-        """Return the absolute stop price of a position."""
-        return stop_price(open_rate, stop_pct, is_short)
-
-    # custom_exit
-    def exit_reason(
-        self,
-        *,
-        open_rate: float,
-        current_rate: float,
-        is_short: bool,
-        stop_pct: float | None,
-        target_pct: float | None,
-        held_hours: float,
-    ) -> str | None:
-        """Return why to close a position now, or None."""
-        return exit_reason(
-            open_rate=open_rate,
-            current_rate=current_rate,
-            is_short=is_short,
-            stop_pct=stop_pct,
-            target_pct=target_pct,
-            held_hours=held_hours,
-            max_hold_hours=self.cfg.risk.max_hold_hours,
         )
 
 
