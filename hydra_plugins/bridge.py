@@ -21,8 +21,10 @@ import pandas as pd
 from freqtrade.enums import CandleType, RunMode
 from freqtrade.exchange import timeframe_to_minutes
 from freqtrade.persistence import Trade
-from freqtrade.strategy import IStrategy, stoploss_from_absolute
+from freqtrade.strategy import DecimalParameter, IntParameter, IStrategy, stoploss_from_absolute
+from freqtrade.strategy.parameters import BaseParameter
 
+from hydra_plugins.alpha.signals import REGISTRY
 from hydra_plugins.core import columns as col
 from hydra_plugins.core.config import ConfigError, HydraConfig, check_pairs, load_hydra_config
 from hydra_plugins.core.symbols import OPEN_INTEREST_TIMEFRAME, pair_to_symbol
@@ -37,7 +39,7 @@ from hydra_plugins.risk.exits import exit_reason, stop_price
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-__all__ = ["STARTUP_CANDLES", "HydraBridge", "fail_closed", "validate_config"]
+__all__ = ["STARTUP_CANDLES", "HydraBridge", "HydraParameters", "fail_closed", "validate_config"]
 STOP_KEY = "hydra_stop_pct"
 TARGET_KEY = "hydra_target_pct"
 _API_SECRET_PLACEHOLDER = "set-FREQTRADE__API_SERVER__JWT_SECRET_KEY-in-.env"
@@ -61,6 +63,31 @@ def fail_closed(default: Any) -> Callable[[Callable[..., T]], Callable[..., T]]:
         return wrapper
 
     return decorate
+
+
+def hyperopt_parameters() -> dict[str, BaseParameter]:
+    """Return one Freqtrade hyperopt parameter per threshold of every registered signal.
+
+    They are named ``<signal>_<param>`` (e.g. ``funding_squeeze_threshold_8h``) and live in the
+    "buy" space, since they decide entries: ``freqtrade hyperopt --spaces buy`` tunes them and
+    writes the result to ``user_data/strategies/hydra.json``, which Freqtrade loads on start.
+    """
+    params: dict[str, BaseParameter] = {}
+    for cls in REGISTRY.values():
+        signal = cls()
+        for key, spec in cls.params.items():
+            name = signal.parameter_name(key)
+            if spec.decimals is None:
+                params[name] = IntParameter(int(spec.low), int(spec.high), default=int(spec.default), space="buy")
+            else:
+                params[name] = DecimalParameter(
+                    spec.low, spec.high, default=spec.default, decimals=spec.decimals, space="buy"
+                )
+    return params
+
+
+# The strategy inherits these, so Freqtrade's hyperopt finds them as class attributes.
+HydraParameters = type("HydraParameters", (), hyperopt_parameters())
 
 
 def check_secrets(config: dict[str, Any]) -> None:
@@ -176,10 +203,15 @@ class HydraBridge:
             )  # fmt: skip
         return frame
 
+    def parameter_values(self) -> dict[str, float]:
+        """Return the current value of every signal threshold (hyperopt's epoch, hydra.json or the default)."""
+        return {name: getattr(self.strategy, name).value for name in vars(HydraParameters) if not name.startswith("_")}
+
     def populate_entry_trend(self, dataframe: pd.DataFrame, metadata: dict) -> pd.DataFrame:
-        entries = self.ready.entry_columns(dataframe)
-        dataframe[list(entries.columns)] = entries
-        return dataframe
+        frame = self.ready.alpha(dataframe, self.parameter_values())
+        entries = self.ready.entry_columns(frame)
+        frame[list(entries.columns)] = entries
+        return frame
 
     def _announce_health(self, pair: str, frame: pd.DataFrame) -> None:
         """Tell the user (log and Telegram/FreqUI) when a pair's entries become blocked or free, once."""
@@ -304,6 +336,12 @@ class HydraBridge:
     def exit(self, trade: Trade, current_time: datetime, current_rate: float) -> str | None:
         stop_pct, target_pct = self.record_entry(trade)
         held_hours = (current_time - trade.open_date_utc).total_seconds() / 3600.0
+        max_hold = self.ready.cfg.risk.max_hold_hours
+        signal = self.ready.signal(trade.enter_tag)
+        if signal is not None:
+            values = signal.values(self.parameter_values())
+            max_hold = min(max_hold, values.get("hold_hours", max_hold))
+            target_pct = target_pct if signal.target_exit else None
         return exit_reason(
             open_rate=trade.open_rate,
             current_rate=current_rate,
@@ -311,5 +349,5 @@ class HydraBridge:
             stop_pct=stop_pct,
             target_pct=target_pct,
             held_hours=held_hours,
-            max_hold_hours=self.ready.cfg.risk.max_hold_hours,
+            max_hold_hours=max_hold,
         )

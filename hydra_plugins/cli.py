@@ -5,6 +5,8 @@ hydra markets run [--port PORT] -- CMD   serve it while CMD runs (e.g. freqtrade
 hydra markets overlay [--port PORT]      print the config overlay that points ccxt at it
 hydra markets snapshot [--output FILE]   refresh the snapshot from Binance (needs internet)
 hydra config check -c CONFIG [-c ...]    validate a config's "hydra" section
+hydra report signals [--timerange ...]   event study of the five signals (table, CSV, PNG)
+hydra calibrate cascade                  refit the cascade probability and measure it on later data
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import argparse
 import errno
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -101,6 +104,86 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         f"hydra config OK: {len(hydra.assets)} assets, max leverage {hydra.risk.max_leverage}x, "
         f"risk {hydra.risk.risk_per_trade:.2%} per trade"
     )
+    return 0
+
+
+def default_data_root() -> Path:
+    """Return where history lives: $HYDRA_DATA_DIR, else ../shared/data when present, else user_data/data."""
+    env = os.environ.get("HYDRA_DATA_DIR")
+    if env:
+        return Path(env)
+    shared = Path("../shared/data")
+    return shared if (shared / "binance").is_dir() else Path("user_data/data")
+
+
+def _research_inputs(args: argparse.Namespace):
+    from freqtrade.configuration.load_config import load_from_files
+
+    from hydra_plugins.commands.research import ResearchData
+    from hydra_plugins.core.config import load_hydra_config
+    from hydra_plugins.intel.store import IntelStore
+
+    config = load_from_files(args.config) if args.config else {}
+    cfg = load_hydra_config(config.get("hydra"))
+    root = Path(args.data_root) if args.data_root else default_data_root()
+    datadir = root / "binance"
+    if not datadir.is_dir():
+        raise FileNotFoundError(f"no Freqtrade data in {datadir}; run make download-data or set HYDRA_DATA_DIR")
+    metrics = root / "binance-metrics"
+    store = IntelStore(Path(args.store)) if args.store and Path(args.store).is_file() else None
+    pairs = args.pairs or config.get("exchange", {}).get("pair_whitelist") or []
+    if not pairs:
+        raise ValueError("no pairs: pass --pairs or a config (-c) with exchange.pair_whitelist")
+    data = ResearchData(
+        datadir, timeframe=args.timeframe, store=store, metrics_dir=metrics if metrics.is_dir() else None
+    )
+    return cfg, data, pairs
+
+
+def cmd_report_signals(args: argparse.Namespace) -> int:
+    from hydra_plugins.commands.research import report_signals
+    from hydra_plugins.reports.event_study import plot_summary, render_table
+
+    cfg, data, pairs = _research_inputs(args)
+    report = report_signals(cfg, data, pairs, args.timerange, tuple(args.horizons), args.fee)
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    report.events.to_csv(out / "signal_events.csv", index=False)
+    report.summary.to_csv(out / "signal_summary.csv", index=False)
+    table = render_table(report.summary, per_pair=args.per_pair)
+    header = (
+        f"HYDRA signal event study: {', '.join(pairs)}; {args.timerange or 'all data'}; data {data.datadir}\n"
+        f"entry at the next candle's open, fees {args.fee:.4%} per side, funding paid while held; "
+        f"95% CI of the mean over non-overlapping events\n"
+    )
+    (out / "signals.md").write_text(header + "\n" + table + "\n")
+    plot_summary(report.summary, out / "signals.png")
+    print(header)
+    print(table)
+    print(f"\nWrote {out}/signals.md, signals.png, signal_summary.csv, signal_events.csv")
+    return 0
+
+
+def cmd_calibrate_cascade(args: argparse.Namespace) -> int:
+    from hydra_plugins.commands.research import calibrate_cascade
+    from hydra_plugins.stats.cascade import CALIBRATION_PATH, CascadeEvent
+
+    cfg, data, pairs = _research_inputs(args)
+    event = CascadeEvent(move_atr=args.move_atr, volume_mult=args.volume_mult, horizon_bars=args.horizon_bars)
+    model = calibrate_cascade(cfg, data, pairs, args.fit, args.check, event)
+    output = Path(args.output) if args.output else CALIBRATION_PATH
+    model.save(output)
+    check = model.report["check"]
+    print(f"fitted on {args.fit}, checked on {args.check}; wrote {output}")
+    print(f"check: {check['rows']} candles, positive rate {check['positive_rate']:.4f}, "
+          f"mean predicted {check['mean_predicted']:.4f}, Brier {check['brier']:.5f} "
+          f"(base rate alone {check['brier_base_rate']:.5f})")  # fmt: skip
+    for row in check["reliability"]:
+        print(f"  p in {row['bin']:<14} {row['rows']:>7} candles: predicted {row['mean_predicted']:.3f}, "
+              f"observed {row['observed']:.3f}")  # fmt: skip
+    for level, c in check["alerts"].items():
+        print(f"  alert at {level}: warned before {c['warned']}/{c['events']} cascades, "
+              f"{c['false_alerts']}/{c['alerts']} alerts false")  # fmt: skip
     return 0
 
 
@@ -276,6 +359,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", default=DEFAULT_STORE)
     p.add_argument("--datadir", default=None, help="also show Freqtrade funding/open-interest candles found here")
     p.set_defaults(func=cmd_intel_status)
+
+    def research_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-c", "--config", action="append", help="config file(s): the hydra section and the pairs")
+        p.add_argument("--data-root", help="folder with binance/ (and binance-metrics/); default: see the README")
+        p.add_argument("--pairs", nargs="+", help="pairs (default: the config's whitelist)")
+        p.add_argument("--timeframe", default="15m")
+        p.add_argument("--store", default=DEFAULT_STORE, help="intel store with recorded series, used when present")
+
+    r = groups.add_parser("report", help="research reports on recorded history")
+    rsub = r.add_subparsers(dest="action", required=True)
+    p = rsub.add_parser("signals", help="event study: hit rate and return after fees and funding, per signal")
+    research_args(p)
+    p.add_argument("--timerange", help="YYYYMMDD-YYYYMMDD, as Freqtrade's")
+    p.add_argument("--horizons", nargs="+", type=int, default=[4, 16, 48, 96], help="horizons in candles")
+    p.add_argument("--fee", type=float, default=0.0005, help="fee per side, fraction (default 0.0005, taker)")
+    p.add_argument("--per-pair", action="store_true", help="also print one row per pair")
+    p.add_argument("--output-dir", default="user_data/hydra/reports")
+    p.set_defaults(func=cmd_report_signals)
+
+    k = groups.add_parser("calibrate", help="calibrate L2 estimates on history")
+    ksub = k.add_subparsers(dest="action", required=True)
+    p = ksub.add_parser("cascade", help="fit the cascade probability and check it on a later span")
+    research_args(p)
+    p.add_argument("--fit", default="20220101-20230701", help="span to fit on")
+    p.add_argument("--check", default="20230701-20240701", help="later span to check on")
+    p.add_argument("--move-atr", type=float, default=6.0, help="cascade: a 1h move of at least this many ATRs")
+    p.add_argument("--volume-mult", type=float, default=4.0, help="cascade: on this multiple of the usual volume")
+    p.add_argument("--horizon-bars", type=int, default=16, help="candles ahead the probability covers")
+    p.add_argument("--output", help="file to write (default: the calibration shipped with HYDRA)")
+    p.set_defaults(func=cmd_calibrate_cascade)
 
     c = groups.add_parser("config", help="check HYDRA's configuration")
     csub = c.add_subparsers(dest="action", required=True)

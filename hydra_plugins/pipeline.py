@@ -6,15 +6,17 @@ same code runs in backtests, live and in tests. ``bridge.py`` adapts it to Freqt
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from hydra_plugins.alpha.select import select_best
-from hydra_plugins.alpha.signals import build_signals
+from hydra_plugins.alpha.signals import Signal, build_signals
 from hydra_plugins.core import columns as col
 from hydra_plugins.core.config import HydraConfig
 from hydra_plugins.intel.features import IntelInputs, open_interest_columns, store_columns
@@ -23,12 +25,15 @@ from hydra_plugins.intel.health import health_columns
 from hydra_plugins.intel.liquidations import liquidation_columns
 from hydra_plugins.risk.leverage import pair_leverage
 from hydra_plugins.risk.sizing import StakeDecision, risk_stake
+from hydra_plugins.stats.cascade import CALIBRATION_PATH, CascadeModel, cascade_features
+from hydra_plugins.stats.opponent import opponent_columns
 from hydra_plugins.stats.regime import Gate, gate_columns, regime_column
 from hydra_plugins.stats.volatility import volatility_columns
 
 # Candles of history every pair needs before its first signal: covers the longest default window
-# (96 + 672 bars of volatility baseline) with room to spare. The strategy declares this number.
-STARTUP_CANDLES = 800
+# (96 + 1344 bars of volatility regime) with room to spare. The strategy declares this number.
+# Freqtrade accepts at most 5 x 499 = 2494 on Binance 15m.
+STARTUP_CANDLES = 1600
 
 
 @dataclass(frozen=True)
@@ -48,15 +53,30 @@ class Pipeline:
         self.live = live
         self.signals = build_signals(cfg.alpha.signals)
 
+    @functools.cached_property
+    def cascade(self) -> CascadeModel:
+        """The cascade-probability calibration (raises ModelArtifactError when unusable)."""
+        path = self.cfg.stats.cascade_calibration
+        return CascadeModel.load(CALIBRATION_PATH if path is None else Path(path))
+
     @property
     def warmup_candles(self) -> int:
         """Candles needed before every column is exact (what ``startup_candle_count`` must cover)."""
         s = self.cfg.stats
-        return max(s.sma_slow_bars, s.rv_window_bars + s.rv_baseline_bars, 10 * s.atr_period)
+        return max(
+            s.sma_slow_bars + 24 * 4,
+            s.rv_window_bars + max(s.rv_baseline_bars, s.vol_pctile_bars),
+            10 * s.atr_period,
+            s.opponent.window_bars + 96,
+        )
 
     # populate_indicators
     def populate(self, candles: pd.DataFrame, inputs: IntelInputs) -> pd.DataFrame:
-        """Return ``candles`` with every HYDRA column added (L1, L2, L3)."""
+        """Return ``candles`` with the L1 and L2 columns added (what populate_indicators returns)."""
+        return self.assess(self.market_state(candles, inputs))
+
+    def market_state(self, candles: pd.DataFrame, inputs: IntelInputs) -> pd.DataFrame:
+        """Return ``candles`` with L1 intel, data health, volatility and the opponent model."""
         lag = pd.Timedelta(minutes=self.cfg.intel.funding_publish_lag_minutes)
         intel = pd.concat(
             [
@@ -76,13 +96,35 @@ class Pipeline:
         intel = pd.concat([intel, liquidations], axis=1)
         health = health_columns(candles, intel, self.cfg.intel, live=self.live)
         stats = volatility_columns(candles, self.cfg.stats)
-        frame = pd.concat([candles, intel, health, stats], axis=1)
+        opponent = opponent_columns(candles, intel[col.OI_VALUE_USD], self.cfg.stats.opponent)
+        return pd.concat([candles, intel, health, stats, opponent], axis=1)
+
+    def assess(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Add the cascade probability, the regime and the L2 gate to a :meth:`market_state` frame."""
+        frame = frame.copy()
+        frame[col.CASCADE_PROB] = self.cascade.predict(cascade_features(frame)).where(frame[col.RV_RATIO].notna())
         frame[col.REGIME] = regime_column(frame, self.cfg.stats)
-        frame = pd.concat([frame, gate_columns(frame, self.cfg.stats)], axis=1)
-        signal_frames = [sig.generate(frame) for sig in self.signals]
-        frame = pd.concat([frame, *signal_frames], axis=1)
+        return pd.concat([frame, gate_columns(frame, self.cfg.stats)], axis=1)
+
+    # populate_entry_trend (thresholds are hyperopt parameters, so signals run once per epoch)
+    def alpha(self, frame: pd.DataFrame, overrides: Mapping[str, float] | None = None) -> pd.DataFrame:
+        """Return ``frame`` with every enabled signal's columns and the winner's (L3).
+
+        ``overrides`` are the strategy's hyperopt parameter values by name; absent ones take the
+        signals' defaults.
+        """
+        signal_frames = [sig.generate(frame, overrides) for sig in self.signals]
+        frame = pd.concat([frame.drop(columns=self._alpha_columns(), errors="ignore"), *signal_frames], axis=1)
         best = select_best(frame, self.signals, self.cfg.alpha.min_signal_confidence)
         return pd.concat([frame, best], axis=1)
+
+    def _alpha_columns(self) -> list[str]:
+        produced = [c for sig in self.signals for c in sig.output_columns()]
+        return [*produced, col.SIGNAL, col.DIRECTION, col.CONFIDENCE, col.SCORE, col.STOP_PCT, col.TARGET_PCT]
+
+    def signal(self, name: str | None) -> Signal | None:
+        """Return the enabled signal called ``name`` (an ``enter_tag``), or None."""
+        return next((s for s in self.signals if s.name == name), None)
 
     # populate_entry_trend
     def entry_columns(self, frame: pd.DataFrame) -> pd.DataFrame:

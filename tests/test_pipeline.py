@@ -17,9 +17,9 @@ pytestmark = needs_data
 @pytest.fixture(scope="module")
 def run():
     pipe = Pipeline(HydraConfig(), 15)
-    candles = load_candles("XRP", "2024-01-01", "2024-03-20")
+    candles = load_candles("XRP", "2023-11-01", "2024-03-20")
     funding = load_funding("XRP")
-    return pipe, candles, funding, pipe.populate(candles, IntelInputs(funding=funding))
+    return pipe, candles, funding, pipe.alpha(pipe.populate(candles, IntelInputs(funding=funding)))
 
 
 def test_populate_adds_hydra_columns_and_keeps_candles(run):
@@ -35,8 +35,8 @@ def test_populate_adds_hydra_columns_and_keeps_candles(run):
 
 def test_no_lookahead_anywhere_in_the_pipeline(run):
     pipe, candles, funding, full = run
-    for n in (pipe.warmup_candles + 5, 4000, len(candles) - 3):
-        head = pipe.populate(candles.iloc[:n], IntelInputs(funding=funding))
+    for n in (pipe.warmup_candles + 5, 8000, len(candles) - 3):
+        head = pipe.alpha(pipe.populate(candles.iloc[:n], IntelInputs(funding=funding)))
         pd.testing.assert_frame_equal(head, full.iloc[:n], check_exact=False, rtol=1e-9)
 
 
@@ -71,6 +71,6 @@ def test_entry_verdict_rechecks_the_signal_candle(run):
 
 def test_missing_funding_blocks_every_entry(run):
     pipe, candles, _, _ = run
-    out = pipe.populate(candles, IntelInputs())
+    out = pipe.alpha(pipe.populate(candles, IntelInputs()))
     assert not out[col.HEALTH_OK].any()
     assert pipe.entry_columns(out)[["enter_long", "enter_short"]].sum().sum() == 0

@@ -20,26 +20,35 @@ def frame(**overrides):
         col.ADX: 10.0,
         col.SMA_FAST: 100.0,
         col.SMA_SLOW: 100.0,
+        col.SMA_SLOW_SLOPE_PCT: 0.0,
         col.RV_RATIO: 1.0,
+        col.VOL_PCTILE: 0.5,
         col.SHOCK_ATR: 1.0,
         col.ATR_PCT: 0.5,
+        col.CASCADE_PROB: 0.05,
     }
     base.update(overrides)
     return pd.DataFrame({k: [v] for k, v in base.items()})
+
+
+UP = {col.ADX: 30.0, col.SMA_FAST: 101.0, col.SMA_SLOW_SLOPE_PCT: 0.5}
 
 
 @pytest.mark.parametrize(
     ("overrides", "regime"),
     [
         ({}, Regime.RANGING),
-        ({col.SHOCK_ATR: 5.0, col.RV_RATIO: 5.0}, Regime.CASCADE_RISK),
+        ({col.CASCADE_PROB: 0.6, col.RV_RATIO: 5.0}, Regime.CASCADE_RISK),
         ({col.RV_RATIO: 2.0, col.FUNDING_RATE_8H: 0.001}, Regime.HIGH_VOLATILITY),
+        ({col.VOL_PCTILE: 0.97}, Regime.HIGH_VOLATILITY),
         ({col.FUNDING_RATE_8H: 0.001, col.ADX: 40.0}, Regime.SQUEEZE_LONG),
         ({col.FUNDING_RATE_8H: -0.001}, Regime.SQUEEZE_SHORT),
-        ({col.ADX: 30.0, col.SMA_FAST: 101.0, "close": 102.0}, Regime.TRENDING_UP),
-        ({col.ADX: 30.0, col.SMA_FAST: 99.0, "close": 98.0}, Regime.TRENDING_DOWN),
-        ({col.ADX: 30.0, col.SMA_FAST: 101.0, "close": 100.5}, Regime.RANGING),
+        ({**UP, "close": 102.0}, Regime.TRENDING_UP),
+        ({**UP, col.SMA_SLOW_SLOPE_PCT: -0.1, "close": 102.0}, Regime.RANGING),  # the slow SMA still falls
+        ({col.ADX: 30.0, col.SMA_FAST: 99.0, col.SMA_SLOW_SLOPE_PCT: -0.5, "close": 98.0}, Regime.TRENDING_DOWN),
+        ({**UP, "close": 100.5}, Regime.RANGING),
         ({col.FUNDING_RATE_8H: np.nan}, Regime.RANGING),
+        ({col.CASCADE_PROB: np.nan}, Regime.RANGING),
     ],
 )
 def test_regime_rules(overrides, regime):
@@ -47,31 +56,48 @@ def test_regime_rules(overrides, regime):
 
 
 @pytest.mark.parametrize(
-    ("overrides", "gate", "mult"),
+    ("overrides", "gate", "mult", "reason"),
     [
-        ({}, Gate.ALLOW, 1.0),
-        ({col.RV_RATIO: 2.5}, Gate.REDUCE, 0.5),
-        ({col.RV_RATIO: 3.5}, Gate.BLOCK, 0.0),
-        ({col.RV_RATIO: np.nan}, Gate.BLOCK, 0.0),
-        ({col.SHOCK_ATR: 6.0}, Gate.BLOCK, 0.0),
+        ({}, Gate.ALLOW, 1.0, ""),
+        ({col.RV_RATIO: 2.5}, Gate.REDUCE, 0.5, "volatility over 2x normal"),
+        ({col.RV_RATIO: 3.5}, Gate.BLOCK, 0.0, "volatility over 3x normal"),
+        ({col.RV_RATIO: np.nan}, Gate.BLOCK, 0.0, "volatility baseline not yet known"),
+        ({col.CASCADE_PROB: np.nan}, Gate.BLOCK, 0.0, "volatility baseline not yet known"),
+        ({col.CASCADE_PROB: 0.45}, Gate.REDUCE, 0.5, "cascade probability at or over 0.4"),
+        ({col.CASCADE_PROB: 0.7, col.RV_RATIO: 2.5}, Gate.BLOCK, 0.0, "cascade probability at or over 0.7"),
     ],
 )
-def test_gate(overrides, gate, mult):
+def test_gate(overrides, gate, mult, reason):
     f = frame(**overrides)
     f[col.REGIME] = regime_column(f, CFG)
     out = gate_columns(f, CFG)
     assert out[col.GATE].iloc[0] == gate
     assert out[col.GATE_SIZE_MULT].iloc[0] == mult
-    assert (out[col.GATE_REASON].iloc[0] == "") == (gate == Gate.ALLOW)
+    assert out[col.GATE_REASON].iloc[0] == reason
 
 
 @needs_data
 def test_volatility_is_trailing_on_real_data():
-    c = load_candles("SOL", "2024-01-01", "2024-01-20")
+    c = load_candles("SOL", "2023-11-01", "2024-01-20")
     full = volatility_columns(c, CFG)
-    for n in (900, 1300):
+    for n in (900, 3100, 5000):
         head = volatility_columns(c.iloc[:n], CFG)
         pd.testing.assert_frame_equal(head, full.iloc[:n], rtol=1e-9)
-    warm = full.iloc[800:]
+    warm = full.iloc[CFG.rv_window_bars + CFG.vol_pctile_bars :]
     assert not warm.isna().any().any()
     assert (warm[col.ATR_PCT] > 0).all() and (warm[col.RV_PCT_24H] > 0).all()
+    assert warm[col.VOL_PCTILE].between(0.0, 1.0).all() and warm[col.BB_WIDTH_PCT].gt(0).all()
+    assert (warm[col.RV_PCT_1H] > 0).all() and (warm[col.RV_PCT_7D] > 0).all()
+
+
+def test_volatility_regime_is_a_trailing_rank():
+    rng = np.random.default_rng(7)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.002, 400)))
+    candles = pd.DataFrame({"high": close * 1.001, "low": close * 0.999, "close": close})
+    cfg = StatsConfig(rv_window_bars=8, rv_baseline_bars=96, vol_pctile_bars=96, sma_fast_bars=5, sma_slow_bars=20)
+    out = volatility_columns(candles, cfg)
+    rv = out[col.RV_PCT_24H]
+    t = 300
+    window = rv.iloc[t - 95 : t + 1]
+    assert out[col.VOL_PCTILE].iloc[t] == pytest.approx((window < rv.iloc[t]).sum() / 96 + 1 / 96)
+    assert out[col.VOL_PCTILE].iloc[: 8 + 95 - 1].isna().all()  # unknown until the window is full

@@ -100,7 +100,7 @@ def test_bot_start_refuses_a_pair_without_an_asset_row():
 
 def test_bot_start_refuses_windows_longer_than_the_declared_warmup():
     with pytest.raises(ConfigError, match="warm-up candles"):
-        HydraBridge(Hydra(ft_config(stats={"rv_baseline_bars": 2000}))).start()
+        HydraBridge(Hydra(ft_config(stats={"vol_pctile_bars": 2000}))).start()
 
 
 def test_bot_start_accepts_the_shipped_config():

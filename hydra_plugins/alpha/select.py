@@ -1,4 +1,7 @@
-"""Pick the best signal per candle: confidence x agreement with the regime, above the minimum."""
+"""Pick the best signal per candle: confidence x agreement with the regime x the signal's weight.
+
+The winner must reach the minimum confidence (``hydra.alpha.min_signal_confidence``) on that score.
+"""
 
 from __future__ import annotations
 
@@ -18,9 +21,9 @@ def select_best(frame: pd.DataFrame, signals: Sequence[Signal], min_confidence: 
     best_idx = np.full(n, -1)
     regime = frame[col.REGIME].to_numpy()
     for i, sig in enumerate(signals):
-        d, c, _, _ = (frame[name].to_numpy() for name in sig.output_columns())
+        d, c = (frame[name].to_numpy() for name in sig.output_columns()[:2])
         fit = np.array([sig.regime_fit.get(r, 0.0) for r in regime]) if n else np.zeros(0)
-        score = np.where(d != 0, np.nan_to_num(c) * fit, 0.0)
+        score = np.where(d != 0, np.nan_to_num(c) * fit * sig.weight, 0.0)
         better = score > best_score
         best_score = np.where(better, score, best_score)
         best_idx = np.where(better, i, best_idx)
@@ -40,7 +43,7 @@ def select_best(frame: pd.DataFrame, signals: Sequence[Signal], min_confidence: 
         rows = chosen & (best_idx == i)
         if not rows.any():
             continue
-        d, c, ret, risk = sig.output_columns()
+        d, c, ret, risk = sig.output_columns()[:4]
         out.loc[rows, col.SIGNAL] = sig.name
         out.loc[rows, col.DIRECTION] = frame.loc[rows, d].to_numpy().astype("int8")
         out.loc[rows, col.CONFIDENCE] = frame.loc[rows, c].to_numpy()

@@ -41,13 +41,31 @@ HEALTH_REASON = "hydra_health_reason"
 
 # L2 statistical reality
 LOG_RETURN = "hydra_log_return"
+RV_PCT_1H = "hydra_rv_pct_1h"  # std of log returns over the last hour, in percent per bar
+RV_PCT_4H = "hydra_rv_pct_4h"
 RV_PCT_24H = "hydra_rv_pct_24h"  # std of 15m log returns over 24h, in percent per bar
+RV_PCT_7D = "hydra_rv_pct_7d"
+VOL_PCTILE = "hydra_vol_pctile"  # trailing percentile (0..1) of rv_24h within the last 14 days
+BB_WIDTH_PCT = "hydra_bb_width_pct"  # Bollinger band width (upper - lower) / middle, percent
 RV_RATIO = "hydra_rv_ratio"  # rv_24h / trailing median of rv_24h
 ATR_PCT = "hydra_atr_pct"  # ATR / close, in percent
 SMA_FAST = "hydra_sma_fast"
 SMA_SLOW = "hydra_sma_slow"
 ADX = "hydra_adx"
+SMA_FAST_SLOPE_PCT = "hydra_sma_fast_slope_pct"  # change of the fast SMA over the last 4h, percent
+SMA_SLOW_SLOPE_PCT = "hydra_sma_slow_slope_pct"  # change of the slow SMA over the last 24h, percent
+CLOSE_VS_SMA_FAST_PCT = "hydra_close_vs_sma_fast_pct"  # close / fast SMA - 1, percent
+CLOSE_VS_SMA_SLOW_PCT = "hydra_close_vs_sma_slow_pct"
 SHOCK_ATR = "hydra_shock_atr"  # largest close-to-close move of the last hour, in ATRs
+# Opponent model: where other traders' leveraged positions would be liquidated (stats/opponent.py)
+OPP_LONG_LIQ_DIST_PCT = "hydra_opp_long_liq_dist_pct"  # close down to the largest long-liquidation cluster, %
+OPP_LONG_LIQ_USD = "hydra_opp_long_liq_usd"  # that cluster's size
+OPP_SHORT_LIQ_DIST_PCT = "hydra_opp_short_liq_dist_pct"  # close up to the largest short-liquidation cluster, %
+OPP_SHORT_LIQ_USD = "hydra_opp_short_liq_usd"
+OPP_LONG_NEAR_SHARE = "hydra_opp_long_near_share"  # share of live long positions liquidated within near_pct
+OPP_SHORT_NEAR_SHARE = "hydra_opp_short_near_share"
+OPP_PROXY_SHARE = "hydra_opp_proxy_share"  # share of the modelled positions estimated from volume, not OI
+CASCADE_PROB = "hydra_cascade_prob"  # P(liquidation cascade under way or within the horizon), calibrated
 REGIME = "hydra_regime"
 GATE = "hydra_gate"  # ALLOW / REDUCE / BLOCK
 GATE_REASON = "hydra_gate_reason"
@@ -61,7 +79,7 @@ SCORE = "hydra_score"  # confidence x regime agreement
 STOP_PCT = "hydra_stop_pct"  # stop distance from entry, in percent of price
 TARGET_PCT = "hydra_target_pct"  # take-profit distance from entry, in percent of price
 
-SIGNAL_FIELDS = ("dir", "conf", "exp_ret_pct", "exp_risk_pct")
+SIGNAL_FIELDS = ("dir", "conf", "exp_ret_pct", "exp_risk_pct", "proxy", "inv_long", "inv_short")
 
 
 def signal_column(signal_name: str, field: str) -> str:

@@ -81,21 +81,58 @@ class IntelConfig(_Frozen):
     max_candle_delay_candles: Annotated[int, Field(ge=1, le=10)] = 2
 
 
+class OpponentConfig(_Frozen):
+    """The opponent model: where other traders' leveraged positions sit and would be liquidated.
+
+    ``leverage_bands`` maps a leverage to the share of new positions assumed to use it (an assumption
+    about Binance's retail mix, not a measurement); the shares must sum to 1.
+    """
+
+    leverage_bands: dict[int, Fraction] = Field(
+        default_factory=lambda: {5: 0.15, 10: 0.30, 25: 0.30, 50: 0.15, 100: 0.10}
+    )
+    maintenance_margin: Annotated[float, Field(ge=0.0, le=0.05)] = 0.004
+    window_bars: Annotated[int, Field(ge=16, le=2880)] = 672  # positions older than this are forgotten
+    proxy_half_life_bars: Annotated[int, Field(ge=4, le=2880)] = 192  # proxy: share still open halves
+    proxy_open_share: Fraction = 0.1  # proxy: share of a candle's volume that opens new positions
+    bin_pct: Annotated[float, Field(gt=0.0, le=2.0)] = 0.25  # price grid, percent per bin
+    cluster_range_pct: Annotated[float, Field(gt=0.0, le=50.0)] = 15.0  # look this far from the close
+    near_pct: Annotated[float, Field(gt=0.0, le=20.0)] = 3.0
+
+    @model_validator(mode="after")
+    def _bands(self) -> OpponentConfig:
+        if not self.leverage_bands or any(not 1 <= lev <= 125 for lev in self.leverage_bands):
+            raise ValueError("leverage_bands needs leverages between 1 and 125")
+        if abs(sum(self.leverage_bands.values()) - 1.0) > 1e-6:
+            raise ValueError(f"leverage_bands shares must sum to 1 (got {sum(self.leverage_bands.values()):g})")
+        return self
+
+
 class StatsConfig(_Frozen):
     """L2: volatility windows, regime rules and the ALLOW / REDUCE / BLOCK thresholds."""
 
     atr_period: Annotated[int, Field(ge=2, le=200)] = 14
     rv_window_bars: Annotated[int, Field(ge=8, le=2000)] = 96
     rv_baseline_bars: Annotated[int, Field(ge=96, le=2000)] = 672
+    vol_pctile_bars: Annotated[int, Field(ge=96, le=2000)] = 1344  # the volatility regime's window, 14 days
+    bb_period: Annotated[int, Field(ge=5, le=200)] = 20
     sma_fast_bars: Annotated[int, Field(ge=2, le=500)] = 50
     sma_slow_bars: Annotated[int, Field(ge=3, le=800)] = 200
     adx_trend_min: Annotated[float, Field(ge=5.0, le=60.0)] = 25.0
     high_vol_ratio: Annotated[float, Field(ge=1.0, le=10.0)] = 1.8
+    high_vol_pctile: Annotated[float, Field(ge=0.5, le=1.0)] = 0.95
     reduce_vol_ratio: Annotated[float, Field(ge=1.0, le=10.0)] = 2.0
     block_vol_ratio: Annotated[float, Field(ge=1.0, le=20.0)] = 3.0
     reduce_size_mult: Fraction = 0.5
     shock_atr: Annotated[float, Field(ge=1.0, le=20.0)] = 4.0
     squeeze_funding_8h: Annotated[float, Field(gt=0.0, le=0.01)] = 0.0005
+    # Cascade probability (stats/cascade.py): the regime says CASCADE_RISK from the first level,
+    # the gate says REDUCE from the second and BLOCK from the third.
+    cascade_regime_prob: Fraction = 0.5
+    cascade_reduce_prob: Fraction = 0.4
+    cascade_block_prob: Fraction = 0.7
+    cascade_calibration: str | None = None  # a file from `hydra calibrate cascade`; None: the shipped one
+    opponent: OpponentConfig = OpponentConfig()
 
     @model_validator(mode="after")
     def _ordered(self) -> StatsConfig:
@@ -105,23 +142,37 @@ class StatsConfig(_Frozen):
             raise ValueError("reduce_vol_ratio must not exceed block_vol_ratio")
         if self.rv_baseline_bars < self.rv_window_bars:
             raise ValueError("rv_baseline_bars must be at least rv_window_bars")
+        if self.cascade_reduce_prob > self.cascade_block_prob:
+            raise ValueError("cascade_reduce_prob must not exceed cascade_block_prob")
         return self
 
 
-class FundingSqueezeConfig(_Frozen):
-    """FUNDING_SQUEEZE: trade against the side paying extreme funding once price turns on it."""
+class SignalSwitch(_Frozen):
+    """Whether a signal may trade, and how much its score counts when signals compete.
+
+    The signal's thresholds are Freqtrade hyperopt parameters of the strategy (``<signal>_<param>``),
+    tuned with ``freqtrade hyperopt`` and stored in ``user_data/strategies/hydra.json``.
+    """
 
     enabled: bool = True
-    threshold_8h: Annotated[float, Field(gt=0.0, le=0.01)] = 0.0005
-    momentum_bars: Annotated[int, Field(ge=2, le=200)] = 16
-    stop_atr: Annotated[float, Field(ge=0.5, le=10.0)] = 2.0
-    reward_risk: Annotated[float, Field(ge=0.5, le=10.0)] = 1.5
+    weight: Fraction = 1.0
 
 
 class SignalsConfig(_Frozen):
-    """One block per registered signal; later signals add their own."""
+    """One switch per registered signal.
 
-    funding_squeeze: FundingSqueezeConfig = FundingSqueezeConfig()
+    The defaults follow ``hydra report signals`` on the development span (2022-01 to 2023-06, README
+    "Which signals carry edge"): only FUNDING_SQUEEZE showed a positive mean after costs. The others
+    ship switched off until evidence says otherwise: LIQUIDATION_REVERSAL, CROWDING_FADE and
+    FUNDING_CARRY lost after costs there, and OI_DIVERGENCE has only four days of open-interest
+    history to be judged on. ``config/all-signals.json`` switches all five on.
+    """
+
+    funding_squeeze: SignalSwitch = SignalSwitch()
+    liquidation_reversal: SignalSwitch = SignalSwitch(enabled=False)
+    oi_divergence: SignalSwitch = SignalSwitch(enabled=False)
+    crowding_fade: SignalSwitch = SignalSwitch(enabled=False)
+    funding_carry: SignalSwitch = SignalSwitch(enabled=False)
 
 
 class AlphaConfig(_Frozen):

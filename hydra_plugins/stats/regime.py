@@ -3,19 +3,26 @@
 Rules, first match wins (each uses only values known at the candle's close):
 
 ========================  ==================================================================
-CASCADE_RISK              a close-to-close move within the last hour larger than ``shock_atr``
-                          ATRs (as measured before the move): forced flow is likely under way
-HIGH_VOLATILITY           24h realized volatility above ``high_vol_ratio`` x its trailing median
-SQUEEZE_LONG              funding (8h-equivalent) above +``squeeze_funding_8h``: crowded longs pay
-SQUEEZE_SHORT             funding below -``squeeze_funding_8h``: crowded shorts pay
-TRENDING_UP               ADX above ``adx_trend_min``, fast SMA above slow SMA, close above fast
-TRENDING_DOWN             ADX above ``adx_trend_min``, fast SMA below slow SMA, close below fast
+CASCADE_RISK              the cascade probability (stats/cascade.py) is at least
+                          ``cascade_regime_prob``: forced flow is under way or likely soon
+HIGH_VOLATILITY           24h realized volatility above ``high_vol_ratio`` x its trailing median,
+                          or in the top ``1 - high_vol_pctile`` of the last 14 days
+SQUEEZE_LONG              funding (8h-equivalent) at or above +``squeeze_funding_8h``: crowded
+                          longs pay and are the side that can be squeezed
+SQUEEZE_SHORT             funding at or below -``squeeze_funding_8h``: crowded shorts pay
+TRENDING_UP               ADX above ``adx_trend_min``, fast SMA above the slow one, the slow SMA
+                          rising over the last day, close above the fast SMA
+TRENDING_DOWN             the mirror image
 RANGING                   none of the above
 ========================  ==================================================================
 
-The L2 gate says BLOCK (no new entries) in a cascade or when volatility is above
-``block_vol_ratio`` x normal, REDUCE (size x ``reduce_size_mult``) above ``reduce_vol_ratio``,
-ALLOW otherwise. Until the trailing baseline exists the gate says BLOCK: unknown is not safe.
+These rules are the fallback and the baseline for the regime classifier.
+
+The L2 gate, first match wins: BLOCK (no new entries) until the volatility baseline is known
+(unknown is not safe), when the cascade probability is at least ``cascade_block_prob``, or when
+volatility is above ``block_vol_ratio`` x normal; REDUCE (size x ``reduce_size_mult``) when the
+cascade probability is at least ``cascade_reduce_prob`` or volatility above ``reduce_vol_ratio`` x
+normal; ALLOW otherwise. The reason names the rule and its number.
 """
 
 from __future__ import annotations
@@ -50,17 +57,17 @@ class Gate(StrEnum):
 
 
 def regime_column(frame: pd.DataFrame, cfg: StatsConfig) -> pd.Series:
-    """Label each candle from volatility, trend and funding columns."""
+    """Label each candle from the cascade, volatility, funding and trend columns."""
     funding = frame[col.FUNDING_RATE_8H]
     trend = frame[col.ADX] > cfg.adx_trend_min
-    close = frame["close"]
+    close, fast, slow, slope = frame["close"], frame[col.SMA_FAST], frame[col.SMA_SLOW], frame[col.SMA_SLOW_SLOPE_PCT]
     conditions = [
-        frame[col.SHOCK_ATR] > cfg.shock_atr,
-        frame[col.RV_RATIO] > cfg.high_vol_ratio,
-        funding > cfg.squeeze_funding_8h,
-        funding < -cfg.squeeze_funding_8h,
-        trend & (frame[col.SMA_FAST] > frame[col.SMA_SLOW]) & (close > frame[col.SMA_FAST]),
-        trend & (frame[col.SMA_FAST] < frame[col.SMA_SLOW]) & (close < frame[col.SMA_FAST]),
+        frame[col.CASCADE_PROB] >= cfg.cascade_regime_prob,
+        (frame[col.RV_RATIO] > cfg.high_vol_ratio) | (frame[col.VOL_PCTILE] >= cfg.high_vol_pctile),
+        funding >= cfg.squeeze_funding_8h,
+        funding <= -cfg.squeeze_funding_8h,
+        trend & (fast > slow) & (slope > 0) & (close > fast),
+        trend & (fast < slow) & (slope < 0) & (close < fast),
     ]
     labels = [
         Regime.CASCADE_RISK,
@@ -77,24 +84,20 @@ def regime_column(frame: pd.DataFrame, cfg: StatsConfig) -> pd.Series:
 
 
 def gate_columns(frame: pd.DataFrame, cfg: StatsConfig) -> pd.DataFrame:
-    """Return GATE, GATE_REASON and GATE_SIZE_MULT from the volatility columns and the regime."""
+    """Return GATE, GATE_REASON and GATE_SIZE_MULT from the volatility and cascade columns."""
     ratio = frame[col.RV_RATIO]
-    unknown = ratio.isna() | frame[col.ATR_PCT].isna()
-    cascade = frame[col.REGIME] == Regime.CASCADE_RISK
-    extreme = ratio > cfg.block_vol_ratio
-    elevated = ratio > cfg.reduce_vol_ratio
-    conds = [c.to_numpy(dtype=bool) for c in (unknown, cascade, extreme, elevated)]
-    gate = np.select(conds, [Gate.BLOCK, Gate.BLOCK, Gate.BLOCK, Gate.REDUCE], Gate.ALLOW)
-    reason = np.select(
-        conds,
-        [
-            "volatility baseline not yet known",
-            f"price shock over {cfg.shock_atr:g} ATR (cascade risk)",
-            f"volatility over {cfg.block_vol_ratio:g}x normal",
-            f"volatility over {cfg.reduce_vol_ratio:g}x normal",
-        ],
-        "",
-    )
+    prob = frame[col.CASCADE_PROB]
+    unknown = ratio.isna() | frame[col.ATR_PCT].isna() | prob.isna()
+    rules = [
+        (unknown, Gate.BLOCK, "volatility baseline not yet known"),
+        (prob >= cfg.cascade_block_prob, Gate.BLOCK, f"cascade probability at or over {cfg.cascade_block_prob:g}"),
+        (ratio > cfg.block_vol_ratio, Gate.BLOCK, f"volatility over {cfg.block_vol_ratio:g}x normal"),
+        (prob >= cfg.cascade_reduce_prob, Gate.REDUCE, f"cascade probability at or over {cfg.cascade_reduce_prob:g}"),
+        (ratio > cfg.reduce_vol_ratio, Gate.REDUCE, f"volatility over {cfg.reduce_vol_ratio:g}x normal"),
+    ]
+    conds = [c.fillna(False).to_numpy(dtype=bool) for c, _, _ in rules]
+    gate = np.select(conds, [str(g) for _, g, _ in rules], str(Gate.ALLOW))
+    reason = np.select(conds, [r for _, _, r in rules], "")
     size = np.where(gate == Gate.REDUCE, cfg.reduce_size_mult, np.where(gate == Gate.ALLOW, 1.0, 0.0))
     return pd.DataFrame(
         {col.GATE: gate.astype(str), col.GATE_REASON: reason, col.GATE_SIZE_MULT: size}, index=frame.index

@@ -10,12 +10,16 @@ from freqtrade.persistence import Order, Trade
 from freqtrade.strategy import IStrategy
 from pandas import DataFrame
 
-from hydra_plugins.bridge import STARTUP_CANDLES, HydraBridge, fail_closed
+from hydra_plugins.bridge import STARTUP_CANDLES, HydraBridge, HydraParameters, fail_closed
 from hydra_plugins.core import columns as col
 
 
-class Hydra(IStrategy):
-    """Trade where other futures traders are forced to act (see README: the five layers)."""
+class Hydra(HydraParameters, IStrategy):
+    """Trade where other futures traders are forced to act (see README: the five layers).
+
+    HydraParameters holds one hyperopt parameter per signal threshold, ``<signal>_<param>`` in the
+    "buy" space (README: "Tuning the signals"); ``freqtrade hyperopt --spaces buy`` tunes them.
+    """
 
     INTERFACE_VERSION = 3
     timeframe = "15m"
@@ -39,7 +43,12 @@ class Hydra(IStrategy):
         "subplots": {
             "Funding 8h": {col.FUNDING_RATE_8H: {"color": "red", "type": "bar"}},
             "Volatility": {col.ATR_PCT: {"color": "blue"}, col.RV_RATIO: {"color": "green"}},
-            "L2 gate size": {col.GATE_SIZE_MULT: {"color": "black"}},
+            "Liquidation clusters %": {
+                col.OPP_LONG_LIQ_DIST_PCT: {"color": "red"},
+                col.OPP_SHORT_LIQ_DIST_PCT: {"color": "green"},
+            },
+            # L2 gate: size multiplier 1 = ALLOW, 0.5 = REDUCE, 0 = BLOCK (hover shows hydra_gate_reason)
+            "L2 gate": {col.GATE_SIZE_MULT: {"color": "black"}, col.CASCADE_PROB: {"color": "red"}},
             "Signal": {col.DIRECTION: {"color": "teal", "type": "bar"}, col.CONFIDENCE: {"color": "gray"}},
         },
     }

@@ -7,21 +7,20 @@ that side (close beyond its ``momentum_bars`` mean) and takes the other side.
 * direction: -sign(funding) when both hold, else 0
 * confidence: 0.5 at the threshold, +0.25 for each doubling of the funding extremity, capped at 1
 * expected risk: the stop distance, ``stop_atr`` x ATR %
-* expected return: the take-profit distance, ``reward_risk`` x expected risk (a target, not a
-  measured edge; the signal report of the L2/L3 issue measures it)
-
-Expected risk and return are defined on every candle, firing or not, so a trade can always find
-the stop and target of the candle that opened it.
+* expected return: the take-profit distance, ``reward_risk`` x expected risk
+* invalidation: funding has normalised, below a quarter of the threshold on the payers' side
+* proxy: never, settled funding exists for every candle HYDRA trades
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
-from hydra_plugins.alpha.signals.base import Signal
+from hydra_plugins.alpha.signals.base import Param, Signal, SignalOutput, sided, stop_and_target
 from hydra_plugins.core import columns as col
-from hydra_plugins.core.config import FundingSqueezeConfig
 from hydra_plugins.stats.regime import Regime
 
 
@@ -30,6 +29,12 @@ class FundingSqueeze(Signal):
 
     name = "FUNDING_SQUEEZE"
     requires = ("close", col.FUNDING_RATE_8H, col.ATR_PCT)
+    params = {
+        "threshold_8h": Param(0.0005, 0.0002, 0.003, decimals=4),
+        "momentum_bars": Param(16, 4, 64),
+        "stop_atr": Param(2.0, 1.0, 5.0, decimals=1),
+        "reward_risk": Param(1.5, 1.0, 4.0, decimals=1),
+    }
     regime_fit = {
         Regime.SQUEEZE_LONG: 1.0,
         Regime.SQUEEZE_SHORT: 1.0,
@@ -40,19 +45,21 @@ class FundingSqueeze(Signal):
         Regime.CASCADE_RISK: 0.0,
     }
 
-    def __init__(self, cfg: FundingSqueezeConfig) -> None:
-        self.cfg = cfg
-
-    def _compute(self, frame: pd.DataFrame) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
-        cfg = self.cfg
+    def _compute(self, frame: pd.DataFrame, p: Mapping[str, float]) -> SignalOutput:
+        threshold = p["threshold_8h"]
         funding = frame[col.FUNDING_RATE_8H]
         close = frame["close"]
-        mean = close.rolling(cfg.momentum_bars, min_periods=cfg.momentum_bars).mean()
-        longs_pay = (funding >= cfg.threshold_8h) & (close < mean)
-        shorts_pay = (funding <= -cfg.threshold_8h) & (close > mean)
-        direction = pd.Series(np.where(longs_pay, -1, np.where(shorts_pay, 1, 0)), index=frame.index)
-        extremity = (funding.abs() / cfg.threshold_8h).clip(lower=1.0).fillna(1.0)
-        confidence = (0.5 + 0.25 * np.log2(extremity)).where(direction != 0, 0.0)
-        exp_risk = (cfg.stop_atr * frame[col.ATR_PCT]).fillna(0.0)
-        exp_ret = cfg.reward_risk * exp_risk
-        return direction, confidence, exp_ret, exp_risk
+        bars = int(p["momentum_bars"])
+        mean = close.rolling(bars, min_periods=bars).mean()
+        direction = sided((funding <= -threshold) & (close > mean), (funding >= threshold) & (close < mean))
+        extremity = (funding.abs() / threshold).clip(lower=1.0).fillna(1.0)
+        exp_ret, exp_risk = stop_and_target(frame[col.ATR_PCT], p["stop_atr"], p["reward_risk"])
+        return SignalOutput(
+            direction=direction,
+            confidence=0.5 + 0.25 * np.log2(extremity),
+            exp_ret_pct=exp_ret,
+            exp_risk_pct=exp_risk,
+            proxy=pd.Series(False, index=frame.index),
+            invalid_long=funding > -threshold / 4,
+            invalid_short=funding < threshold / 4,
+        )
