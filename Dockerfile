@@ -5,6 +5,7 @@ USER ftuser
 WORKDIR /freqtrade
 COPY --chown=ftuser:ftuser pyproject.toml README.md /opt/hydra/
 COPY --chown=ftuser:ftuser hydra_plugins /opt/hydra/hydra_plugins
-# freqtrade and TA-Lib are already in the image; this adds hydra_plugins, the `hydra` command,
-# CatBoost, XGBoost (CPU build), the Anthropic SDK, httpx and pydantic.
+# freqtrade (with its hyperopt extra), TA-Lib and scikit-learn are already in the image; this adds
+# hydra_plugins, the `hydra` command, CatBoost, XGBoost (CPU build), the Anthropic SDK, httpx,
+# pydantic and matplotlib.
 RUN pip install --user --no-cache-dir /opt/hydra

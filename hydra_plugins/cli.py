@@ -156,6 +156,8 @@ def cmd_report_signals(args: argparse.Namespace) -> int:
         f"entry at the next candle's open, fees {args.fee:.4%} per side, funding paid while held; "
         f"95% CI of the mean over non-overlapping events\n"
     )
+    if report.silent:
+        table += f"\nNever fired on this data: {', '.join(report.silent)}\n"
     (out / "signals.md").write_text(header + "\n" + table + "\n")
     plot_summary(report.summary, out / "signals.png")
     print(header)

@@ -1,6 +1,7 @@
 """Freqtrade itself runs Hydra offline on real data: backtesting, lookahead and recursive analysis."""
 
 import csv
+import json
 import os
 import re
 import subprocess
@@ -117,3 +118,19 @@ def test_backtest_reads_imported_open_interest_and_ratios(offline_config, userdi
     # (but for 2024-04-12), and covers 3 days with it: about 4 days of 19.
     assert 12 <= shares["open_interest"] <= 30 and 12 <= shares["ratios"] <= 30
     assert shares["premium_index"] == 0 and shares["depth"] == 0 and shares["liquidations recorded"] == 0
+
+
+def test_hyperopt_tunes_the_signal_thresholds(offline_config, userdir):
+    """`freqtrade hyperopt --spaces buy` finds HYDRA's parameters and each epoch's values reach the signals."""
+    freqtrade(
+        "hyperopt", offline_config, userdir, "-c", str(ROOT / "config" / "all-signals.json"),
+        "--timerange", "20240101-20240301", "-p", "BTC/USDT:USDT", "ETH/USDT:USDT", "SOL/USDT:USDT",
+        "--spaces", "buy", "-e", "5", "-j", "1", "--random-state", "7", "--hyperopt-loss", "SharpeHyperOptLossDaily",
+        "--disable-param-export",
+    )  # fmt: skip
+    (results,) = (userdir / "hyperopt_results").glob("*.fthypt")
+    epochs = [json.loads(line) for line in results.read_text().splitlines()]
+    assert len(epochs) == 5
+    expected = {f"{name.lower()}_{p}" for name, cls in REGISTRY.items() for p in cls.params}
+    assert all(set(e["params_dict"]) == expected for e in epochs)
+    assert len({e["results_metrics"]["total_trades"] for e in epochs}) >= 2  # the thresholds change the trading

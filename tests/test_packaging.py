@@ -59,7 +59,7 @@ def test_compose_collector_runs_a_valid_hydra_command():
 
 def test_dockerfile_extends_the_pinned_freqtrade_image():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    pin = next(d for d in pyproject["project"]["dependencies"] if d.startswith("freqtrade=="))
+    pin = next(d for d in pyproject["project"]["dependencies"] if re.match(r"freqtrade(\[[a-z,]+\])?==", d))
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert f"FROM freqtradeorg/freqtrade:{pin.split('==')[1]}" in dockerfile
     for src in re.findall(r"^COPY\s+(?:--\S+\s+)*(.+)\s+\S+$", dockerfile, flags=re.M):

@@ -74,3 +74,22 @@ def test_missing_funding_blocks_every_entry(run):
     out = pipe.alpha(pipe.populate(candles, IntelInputs()))
     assert not out[col.HEALTH_OK].any()
     assert pipe.entry_columns(out)[["enter_long", "enter_short"]].sum().sum() == 0
+
+
+def test_alpha_follows_the_hyperopt_values(run):
+    pipe, _, _, out = run
+    name = col.signal_column("FUNDING_SQUEEZE", "dir")
+    strict = pipe.alpha(out, {"funding_squeeze_threshold_8h": 0.003})
+    loose = pipe.alpha(out, {"funding_squeeze_threshold_8h": 0.0002})
+    assert (strict[name] != 0).sum() < (out[name] != 0).sum() < (loose[name] != 0).sum()
+    assert list(strict.columns) == list(out.columns)  # re-running alpha replaces its columns, adds none
+
+
+def test_the_l2_gate_says_block_and_reduce_with_reasons_on_real_data(run):
+    pipe, _, _, out = run
+    warm = out.iloc[pipe.warmup_candles :]
+    counts = warm[col.GATE].value_counts()
+    assert counts.get(Gate.ALLOW, 0) > counts.get(Gate.REDUCE, 0) > 0 and counts.get(Gate.BLOCK, 0) > 0
+    assert (warm.loc[warm[col.GATE] != Gate.ALLOW, col.GATE_REASON] != "").all()
+    assert set(warm[col.GATE_SIZE_MULT]) <= {0.0, 0.5, 1.0}
+    assert warm[col.CASCADE_PROB].between(0, 1).all()

@@ -190,3 +190,30 @@ def test_a_vanished_signal_candle_falls_back_to_the_newest_atr(caplog):
     with caplog.at_level(logging.WARNING):
         assert bridge.record_entry(trade) == (4.0, 6.0)
     assert "is gone" in caplog.text
+
+
+def test_every_signal_threshold_is_a_hyperopt_parameter_with_the_signals_default():
+    from freqtrade.strategy import DecimalParameter, IntParameter
+    from freqtrade.strategy.hyper import detect_all_parameters
+
+    from hydra_plugins.alpha.signals import REGISTRY
+
+    found = detect_all_parameters(Hydra)["buy"]
+    for name, cls in REGISTRY.items():
+        for key, spec in cls.params.items():
+            param = found[f"{name.lower()}_{key}"]
+            assert isinstance(param, IntParameter if spec.decimals is None else DecimalParameter)
+            assert param.value == pytest.approx(spec.default)
+            assert (param.low, param.high) == pytest.approx((spec.low, spec.high))
+
+
+def test_populate_entry_trend_applies_the_current_parameter_values():
+    bridge = HydraBridge(Hydra(ft_config()))
+    bridge.start()
+    values = bridge.parameter_values()
+    assert values["funding_squeeze_threshold_8h"] == 0.0005
+    bridge.strategy.funding_squeeze_threshold_8h.value = 0.002
+    try:
+        assert bridge.parameter_values()["funding_squeeze_threshold_8h"] == 0.002
+    finally:
+        bridge.strategy.funding_squeeze_threshold_8h.value = 0.0005

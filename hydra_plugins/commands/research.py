@@ -19,6 +19,7 @@ import pandas as pd
 from freqtrade.configuration import TimeRange
 from freqtrade.data.history import get_datahandler
 from freqtrade.enums import CandleType
+from freqtrade.exceptions import OperationalException
 
 from hydra_plugins.alpha.signals import build_signals
 from hydra_plugins.core import columns as col
@@ -114,7 +115,10 @@ def parse_timerange(text: str | None) -> tuple[pd.Timestamp | None, pd.Timestamp
     """Parse Freqtrade's ``YYYYMMDD-YYYYMMDD`` (either side may be empty) into UTC bounds."""
     if not text:
         return None, None
-    tr = TimeRange.parse_timerange(text)
+    try:
+        tr = TimeRange.parse_timerange(text)
+    except OperationalException as exc:  # Freqtrade's ConfigurationError
+        raise ValueError(f"timerange {text!r}: {exc}") from None
     start = pd.Timestamp(tr.startts, unit="s", tz="UTC") if tr.startts else None
     end = pd.Timestamp(tr.stopts, unit="s", tz="UTC") if tr.stopts else None
     return start, end
@@ -198,6 +202,7 @@ class SignalReport:
 
     events: pd.DataFrame
     summary: pd.DataFrame
+    silent: tuple[str, ...]  # signals that never fired on the data given
 
 
 def report_signals(
@@ -212,7 +217,7 @@ def report_signals(
     """Run every registered signal (enabled or not) and study what followed its firing.
 
     Thresholds are the signals' defaults, replaced by ``overrides`` (hyperopt parameter names, as in
-    ``hydra.json``). A signal that never fired still gets a summary row with ``n_events`` 0.
+    ``hydra.json``). Signals that never fired are listed in ``silent``.
     """
     pipe = Pipeline(cfg, int(pd.Timedelta(data.timeframe).total_seconds() // 60))
     signals = build_signals(cfg.alpha.signals, include_disabled=True)
@@ -232,5 +237,8 @@ def report_signals(
             )
             ev.insert(0, "pair", pair)
             all_events.append(ev)
-    events = pd.concat(all_events, ignore_index=True) if all_events else pd.DataFrame()
-    return SignalReport(events, event_study.summarize(events))
+    if not all_events:
+        raise ValueError(f"no candles for {list(pairs)} in {data.datadir} over {timerange or 'all data'}")
+    events = pd.concat(all_events, ignore_index=True)
+    fired = set(events["signal"])
+    return SignalReport(events, event_study.summarize(events), tuple(s.name for s in signals if s.name not in fired))

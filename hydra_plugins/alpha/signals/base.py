@@ -90,7 +90,8 @@ class Signal(ABC):
         out: dict[str, float] = {}
         for key, spec in self.params.items():
             value = (overrides or {}).get(self.parameter_name(key), spec.default)
-            if not spec.low <= value <= spec.high:
+            slack = 1e-9 * max(1.0, abs(spec.high))  # hyperopt's decimals come back as 1.2000000000000002
+            if not spec.low - slack <= value <= spec.high + slack:
                 raise ConfigError(
                     f"strategy parameter {self.parameter_name(key)}={value} is outside [{spec.low}, {spec.high}]"
                 )
