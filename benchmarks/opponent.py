@@ -10,18 +10,14 @@ Prints figures; asserts nothing: a machine's speed is not a test.
 
 from __future__ import annotations
 
-import argparse
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import bench_args, last_candles
 
 from hydra_plugins.core.config import OpponentConfig
 from hydra_plugins.stats.opponent import opponent_columns
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def best_seconds(candles: pd.DataFrame, oi: pd.Series, cfg: OpponentConfig, repeat: int) -> float:
@@ -34,14 +30,8 @@ def best_seconds(candles: pd.DataFrame, oi: pd.Series, cfg: OpponentConfig, repe
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pair", default="BTC")
-    parser.add_argument("--days", type=int, default=365)
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
-    futures = Path(os.environ.get("HYDRA_DATA_DIR", ROOT.parent / "shared" / "data")) / "binance" / "futures"
-    candles = pd.read_feather(futures / f"{args.pair}_USDT_USDT-15m-futures.feather").iloc[-args.days * 96 :]
-    candles = candles.reset_index(drop=True)
+    args = bench_args(__doc__)
+    candles = last_candles(args.pair, args.days)
     cfg = OpponentConfig()
     unknown = pd.Series(np.nan, index=candles.index)
     rng = np.random.default_rng(0)

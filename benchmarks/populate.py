@@ -8,31 +8,21 @@ nothing: a machine's speed is not a test.
 
 from __future__ import annotations
 
-import argparse
-import os
 import time
-from pathlib import Path
 
 import pandas as pd
+from common import FUTURES, bench_args, last_candles
 
 from hydra_plugins.alpha.signals import REGISTRY
 from hydra_plugins.core.config import HydraConfig
 from hydra_plugins.intel.features import IntelInputs
 from hydra_plugins.pipeline import Pipeline
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pair", default="BTC")
-    parser.add_argument("--days", type=int, default=365)
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
-    futures = Path(os.environ.get("HYDRA_DATA_DIR", ROOT.parent / "shared" / "data")) / "binance" / "futures"
-    candles = pd.read_feather(futures / f"{args.pair}_USDT_USDT-15m-futures.feather").iloc[-args.days * 96 :]
-    candles = candles.reset_index(drop=True)
-    funding = pd.read_feather(futures / f"{args.pair}_USDT_USDT-1h-funding_rate.feather")
+    args = bench_args(__doc__)
+    candles = last_candles(args.pair, args.days)
+    funding = pd.read_feather(FUTURES / f"{args.pair}_USDT_USDT-1h-funding_rate.feather")
     # Every signal, enabled or not: the most work a hyperopt epoch can ask of populate_entry_trend.
     everything = HydraConfig.model_validate({"alpha": {"signals": {n.lower(): {"enabled": True} for n in REGISTRY}}})
     pipe = Pipeline(everything, 15)
