@@ -27,6 +27,7 @@ from freqtrade.strategy.parameters import BaseParameter
 from hydra_plugins.alpha.signals import REGISTRY
 from hydra_plugins.core import columns as col
 from hydra_plugins.core.config import ConfigError, HydraConfig, check_pairs, load_hydra_config
+from hydra_plugins.core.errors import ModelArtifactError
 from hydra_plugins.core.symbols import OPEN_INTEREST_TIMEFRAME, pair_to_symbol
 from hydra_plugins.intel.features import IntelInputs
 from hydra_plugins.intel.health import candle_delay_reason, coverage_summary
@@ -111,7 +112,12 @@ def validate_config(ft_config: dict[str, Any], startup_candle_count: int) -> Hyd
     config = load_hydra_config(ft_config.get("hydra"))
     check_secrets(ft_config)
     check_pairs(config, ft_config.get("exchange", {}).get("pair_whitelist", []))
-    needed = Pipeline(config, timeframe_to_minutes(ft_config.get("timeframe", "15m"))).warmup_candles
+    pipeline = Pipeline(config, timeframe_to_minutes(ft_config.get("timeframe", "15m")))
+    try:
+        pipeline.cascade  # noqa: B018 (load it now: a bad calibration file must refuse the start, not every candle)
+    except ModelArtifactError as exc:
+        raise ConfigError(f"hydra.stats.cascade_calibration: {exc}") from None
+    needed = pipeline.warmup_candles
     if startup_candle_count < needed:
         raise ConfigError(
             f"hydra.stats windows need {needed} warm-up candles but the strategy declares "
@@ -138,6 +144,9 @@ class HydraBridge:
         self.config = validate_config(self.strategy.config, type(self.strategy).startup_candle_count)
         self.pipeline = Pipeline(self.config, timeframe_to_minutes(self.strategy.timeframe), live=self._is_live())
         needed = self.pipeline.warmup_candles
+        values = self.parameter_values()
+        for signal in self.pipeline.signals:
+            signal.values(values)  # a hydra.json value outside a parameter's range refuses the start
         self.store = self._open_store()
         self.recorder = self._build_recorder()
         logger.info("HYDRA started: %d signals, warm-up %d candles", len(self.pipeline.signals), needed)

@@ -141,18 +141,20 @@ def _research_inputs(args: argparse.Namespace):
 
 
 def cmd_report_signals(args: argparse.Namespace) -> int:
-    from hydra_plugins.commands.research import report_signals
+    from hydra_plugins.commands.research import report_signals, strategy_parameters
     from hydra_plugins.reports.event_study import plot_summary, render_table
 
     cfg, data, pairs = _research_inputs(args)
-    report = report_signals(cfg, data, pairs, args.timerange, tuple(args.horizons), args.fee)
+    overrides = strategy_parameters(Path(args.params)) if args.params else None
+    report = report_signals(cfg, data, pairs, args.timerange, tuple(args.horizons), args.fee, overrides)
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     report.events.to_csv(out / "signal_events.csv", index=False)
     report.summary.to_csv(out / "signal_summary.csv", index=False)
     table = render_table(report.summary, per_pair=args.per_pair)
     header = (
-        f"HYDRA signal event study: {', '.join(pairs)}; {args.timerange or 'all data'}; data {data.datadir}\n"
+        f"HYDRA signal event study: {', '.join(pairs)}; {args.timerange or 'all data'}; data {data.datadir}; "
+        f"thresholds {args.params or 'the defaults'}\n"
         f"entry at the next candle's open, fees {args.fee:.4%} per side, funding paid while held; "
         f"95% CI of the mean over non-overlapping events\n"
     )
@@ -377,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--horizons", nargs="+", type=int, default=[4, 16, 48, 96], help="horizons in candles")
     p.add_argument("--fee", type=float, default=0.0005, help="fee per side, fraction (default 0.0005, taker)")
     p.add_argument("--per-pair", action="store_true", help="also print one row per pair")
+    p.add_argument("--params", help="thresholds from a strategy parameter file, e.g. user_data/strategies/hydra.json")
     p.add_argument("--output-dir", default="user_data/hydra/reports")
     p.set_defaults(func=cmd_report_signals)
 

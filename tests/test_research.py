@@ -40,6 +40,40 @@ def test_report_signals_writes_table_csv_and_png(tmp_path, capsys):
     assert (out / "signals.md").read_text().startswith("HYDRA signal event study")
 
 
+def test_report_reads_thresholds_from_a_strategy_parameter_file(tmp_path, capsys):
+    def squeeze_events(params):
+        out = tmp_path / params.stem
+        args = ["report", "signals", "--data-root", str(data_root()), "--pairs", "DOGE/USDT:USDT"]
+        args += ["--timerange", "20240201-20240401", "--output-dir", str(out), "--params", str(params)]
+        assert main(args) == 0, capsys.readouterr()
+        events = pd.read_csv(out / "signal_events.csv")
+        return int((events["signal"] == "FUNDING_SQUEEZE").sum())
+
+    loose, strict = tmp_path / "loose.json", tmp_path / "strict.json"
+    loose.write_text('{"strategy_name": "Hydra", "params": {"buy": {"funding_squeeze_threshold_8h": 0.0003}}}')
+    strict.write_text('{"strategy_name": "Hydra", "params": {"buy": {"funding_squeeze_threshold_8h": 0.0012}}}')
+    assert squeeze_events(loose) > squeeze_events(strict)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"params": {"buy": {"funding_squeeze_threshold_8h": "high"}}}')
+    assert (
+        main(["report", "signals", "--data-root", str(data_root()), "--pairs", "DOGE/USDT:USDT", "--params", str(bad)])
+        == 2
+    )
+    assert "params.buy must map parameter names to numbers" in capsys.readouterr().err
+
+
+def test_the_study_counts_what_the_strategy_would_trade():
+    from hydra_plugins.alpha.signals.funding_squeeze import FundingSqueeze
+    from hydra_plugins.commands.research import _as_selected
+    from hydra_plugins.core import columns as col
+    from hydra_plugins.stats.regime import Regime
+
+    sig = FundingSqueeze(weight=0.9)
+    conf = col.signal_column(sig.name, "conf")
+    frame = pd.DataFrame({col.REGIME: [Regime.SQUEEZE_LONG, Regime.HIGH_VOLATILITY, Regime.CASCADE_RISK], conf: 0.6})
+    assert _as_selected(frame, sig)[conf].tolist() == pytest.approx([0.54, 0.378, 0.0])  # x fit x weight
+
+
 def test_report_needs_pairs_and_data(tmp_path, capsys):
     assert main(["report", "signals", "--data-root", str(data_root())]) == 2
     assert "no pairs" in capsys.readouterr().err

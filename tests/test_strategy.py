@@ -217,3 +217,21 @@ def test_populate_entry_trend_applies_the_current_parameter_values():
         assert bridge.parameter_values()["funding_squeeze_threshold_8h"] == 0.002
     finally:
         bridge.strategy.funding_squeeze_threshold_8h.value = 0.0005
+
+
+def test_a_bad_cascade_calibration_refuses_the_start(tmp_path):
+    config = ft_config(stats={"cascade_calibration": str(tmp_path / "missing.json")})
+    with pytest.raises(ConfigError, match=r"hydra.stats.cascade_calibration: .*missing.json"):
+        HydraBridge(Hydra(config)).start()
+
+
+def test_a_parameter_value_outside_its_range_refuses_the_start():
+    strategy = Hydra(ft_config())
+    param = type(strategy).funding_squeeze_threshold_8h
+    saved = param.value
+    param.value = 0.5  # as a hand-edited hydra.json could set it
+    try:
+        with pytest.raises(ConfigError, match=r"funding_squeeze_threshold_8h=0\.5 is outside"):
+            HydraBridge(strategy).start()
+    finally:
+        param.value = saved

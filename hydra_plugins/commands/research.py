@@ -9,6 +9,7 @@ what was a proxy is reported with every result.
 
 from __future__ import annotations
 
+import json
 import logging
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,7 +22,7 @@ from freqtrade.data.history import get_datahandler
 from freqtrade.enums import CandleType
 from freqtrade.exceptions import OperationalException
 
-from hydra_plugins.alpha.signals import build_signals
+from hydra_plugins.alpha.signals import Signal, build_signals
 from hydra_plugins.core import columns as col
 from hydra_plugins.core.config import HydraConfig
 from hydra_plugins.core.symbols import OPEN_INTEREST_TIMEFRAME, pair_to_symbol
@@ -111,6 +112,18 @@ def load_pair(
     return candles, IntelInputs(inputs.funding, inputs.open_interest, series=series)
 
 
+def strategy_parameters(path: Path) -> dict[str, float]:
+    """Return the entry ("buy") parameters of a Freqtrade strategy parameter file such as ``hydra.json``."""
+    try:
+        body = json.loads(path.read_text())
+        params = body["params"].get("buy", {})
+    except (OSError, ValueError, KeyError, AttributeError) as exc:
+        raise ValueError(f"{path} is not a Freqtrade strategy parameter file: {exc}") from None
+    if not isinstance(params, dict) or not all(isinstance(v, int | float) for v in params.values()):
+        raise ValueError(f"{path}: params.buy must map parameter names to numbers")
+    return {str(k): float(v) for k, v in params.items()}
+
+
 def parse_timerange(text: str | None) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
     """Parse Freqtrade's ``YYYYMMDD-YYYYMMDD`` (either side may be empty) into UTC bounds."""
     if not text:
@@ -125,16 +138,19 @@ def parse_timerange(text: str | None) -> tuple[pd.Timestamp | None, pd.Timestamp
 
 
 def _market_states(
-    cfg: HydraConfig, data: ResearchData, pairs: Iterable[str], timerange: str | None
-) -> Iterable[tuple[str, pd.DataFrame, IntelInputs]]:
-    """Yield each pair's L1 and L2 state up to the opponent model, over the requested span, with its inputs."""
+    pipe: Pipeline, data: ResearchData, pairs: Iterable[str], timerange: str | None
+) -> Iterable[tuple[str, pd.DataFrame, IntelInputs, pd.Timestamp | None]]:
+    """Yield each pair's L1 and L2 state up to the opponent model, with its inputs and the span's start.
+
+    The frame still holds the warm-up candles before the start: cut it only after everything that
+    reads trailing windows has run, as the strategy would see it.
+    """
     start, end = parse_timerange(timerange)
-    pipe = Pipeline(cfg, int(pd.Timedelta(data.timeframe).total_seconds() // 60))
     for pair in pairs:
         loaded = load_pair(data, pair, start, end, pipe.warmup_candles)
         if loaded is not None:
             logger.info("%s: %d candles", pair, len(loaded[0]))
-            yield pair, _slice(pipe.market_state(*loaded), start, None), loaded[1]
+            yield pair, pipe.market_state(*loaded), loaded[1], start
 
 
 # hydra calibrate cascade
@@ -151,8 +167,9 @@ def calibrate_cascade(
     event = event or CascadeEvent()
     report: dict[str, object] = {"event": vars(event).copy(), "pairs": list(pairs)}
     fit_x, fit_y = [], []
-    for _, frame, _ in _market_states(cfg, data, pairs, fit_range):
-        x, y = _rows(frame, event)
+    pipe = Pipeline(cfg, int(pd.Timedelta(data.timeframe).total_seconds() // 60))
+    for _, state, _, start in _market_states(pipe, data, pairs, fit_range):
+        x, y, _ = _rows(state, event, start)
         fit_x.append(x)
         fit_y.append(y)
     if not fit_x:
@@ -163,10 +180,9 @@ def calibrate_cascade(
     check = {"timerange": check_range, "alerts": {}}
     probs, labels = [], []
     counts = {t: {"events": 0, "warned": 0, "alerts": 0, "false_alerts": 0} for t in thresholds}
-    for _, frame, _ in _market_states(cfg, data, pairs, check_range):
-        x, y = _rows(frame, event)
+    for _, state, _, start in _market_states(pipe, data, pairs, check_range):
+        x, y, events = _rows(state, event, start)
         p = model.predict(x)
-        events = cascade_events(frame, frame[col.ATR_PCT], event).loc[x.index]
         probs.append(p)
         labels.append(y)
         for t in thresholds:
@@ -186,16 +202,30 @@ def calibrate_cascade(
     return CascadeModel(model.features, model.mean, model.scale, model.coef, model.intercept, event, report)
 
 
-def _rows(frame: pd.DataFrame, event: CascadeEvent) -> tuple[pd.DataFrame, pd.Series]:
-    """Features and labels on candles where the features are defined and the label's horizon is inside the data."""
+def _rows(
+    frame: pd.DataFrame, event: CascadeEvent, start: pd.Timestamp | None
+) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    """Features, labels and events from ``start`` on, where features are known and the label's horizon is in the data.
+
+    Events and features are computed on the whole frame (warm-up included) and cut afterwards.
+    """
     events = cascade_events(frame, frame[col.ATR_PCT], event)
     label = cascade_label(events, event.horizon_bars)
     keep = frame[col.RV_RATIO].notna() & frame[col.ATR_PCT].notna()
     keep &= pd.Series(range(len(frame)), index=frame.index) < len(frame) - event.horizon_bars
-    return cascade_features(frame).loc[keep], label.loc[keep]
+    if start is not None:
+        keep &= frame["date"] >= start
+    return cascade_features(frame).loc[keep], label.loc[keep], events.loc[keep]
 
 
 # hydra report signals
+def _as_selected(frame: pd.DataFrame, signal: Signal) -> pd.DataFrame:
+    """Return ``frame`` with the signal's confidence replaced by its selection score (confidence x fit x weight)."""
+    conf = col.signal_column(signal.name, "conf")
+    fit = frame[col.REGIME].map(lambda regime: signal.regime_fit.get(regime, 0.0)).astype(float)
+    return frame.assign(**{conf: frame[conf] * fit * signal.weight})
+
+
 @dataclass(frozen=True)
 class SignalReport:
     """The event study's results."""
@@ -214,20 +244,24 @@ def report_signals(
     fee_rate: float = 0.0005,
     overrides: Mapping[str, float] | None = None,
 ) -> SignalReport:
-    """Run every registered signal (enabled or not) and study what followed its firing.
+    """Run every registered signal (enabled or not) and study what followed the trades it would open.
 
-    Thresholds are the signals' defaults, replaced by ``overrides`` (hyperopt parameter names, as in
+    A signal counts as firing where the strategy would trade it if it were the only one enabled:
+    confidence x its fit with the candle's regime x its weight at or above
+    ``hydra.alpha.min_signal_confidence`` (the selection rule of ``alpha/select.py``). Thresholds
+    are the signals' defaults, replaced by ``overrides`` (hyperopt parameter names, as in
     ``hydra.json``). Signals that never fired are listed in ``silent``.
     """
     pipe = Pipeline(cfg, int(pd.Timedelta(data.timeframe).total_seconds() // 60))
     signals = build_signals(cfg.alpha.signals, include_disabled=True)
     all_events = []
-    for pair, state, inputs in _market_states(cfg, data, pairs, timerange):
+    for pair, state, inputs, start in _market_states(pipe, data, pairs, timerange):
         frame = pipe.assess(state)
         frame = pd.concat([frame, *(sig.generate(frame, overrides) for sig in signals)], axis=1)
+        frame = _slice(frame, start, None)
         for sig in signals:
             ev = event_study.signal_events(
-                frame,
+                _as_selected(frame, sig),
                 inputs.funding,
                 sig.name,
                 horizons_bars,

@@ -10,7 +10,7 @@ A signal reads the columns it declares in ``requires`` and returns exactly its o
   the candle that opened it;
 * ``proxy``: True where an input the thesis is about was missing and a labelled proxy stood in;
 * ``inv_long`` / ``inv_short``: the thesis of a long (short) position opened by this signal no
-  longer holds on this candle (thesis-health exits read it).
+  longer holds on this candle (for the thesis-health exits of the risk brain).
 
 Thresholds are :class:`Param` declarations: defaults that work untuned, with the range
 ``freqtrade hyperopt`` may search (the bridge turns each into a ``DecimalParameter`` or

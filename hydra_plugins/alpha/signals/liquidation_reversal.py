@@ -4,8 +4,8 @@ A cascade is a burst of one-sided liquidations: the per-candle liquidation z-sco
 ``z_min`` with one side at least 65 % of the liquidated value (``|imbalance| >= 0.3``), within the
 last ``lookback_bars`` candles, while price moved at least ``move_atr`` ATRs in the cascade's
 direction (from the lookback's high down to the close after long liquidations, from its low up
-after short liquidations). The signal fires on the first candle that shows exhaustion: no burst on
-this candle and it closed against the cascade (up after long liquidations).
+after short liquidations). The signal fires on each candle of the lookback that shows exhaustion:
+no burst on this candle and it closed against the cascade (up after long liquidations).
 
 * direction: +1 after long liquidations (buy the forced selling), -1 after short liquidations
 * confidence: 0.5, +0.1 per unit of peak z-score above ``z_min``, +0.2 x the share of the
