@@ -53,7 +53,7 @@ def test_backtest_three_months_trades_with_hydra_tags(offline_config, userdir):
 def test_lookahead_analysis_finds_no_bias(offline_config, userdir, tmp_path):
     report = tmp_path / "lookahead.csv"
     freqtrade(
-        "lookahead-analysis", offline_config, userdir,
+        "lookahead-analysis", offline_config, userdir, "-c", str(ROOT / "config" / "all-signals.json"),
         "--timerange", "20240201-20240315", "--lookahead-analysis-exportfilename", str(report),
     )  # fmt: skip
     with report.open() as fh:
