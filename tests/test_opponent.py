@@ -121,16 +121,29 @@ def _summarise(live: list[dict], close: float, cfg: OpponentConfig) -> dict:
             away = sign * (centre(g, cfg) - close) / close * 100
             return 0 < away <= pct
 
-        candidates = {g + d for g in mass for d in (-1, 0, 1) if within(g + d, cfg.cluster_range_pct)}
-        three = {
-            g: sum(mass.get(g + d, 0.0) for d in (-1, 0, 1) if within(g + d, cfg.cluster_range_pct)) for g in candidates
-        }
-        best = max(three.values(), default=0.0)
+        pct = cfg.cluster_range_pct
+        reach = grid_bin(close * (1 + pct / 100), cfg) + 2 - (grid_bin(close * max(1e-6, 1 - pct / 100), cfg) - 2)
+        first = grid_bin(close * max(1e-6, 1 - pct / 100), cfg) - 2
+        in_range = [g for g in range(first, first + reach + 1) if within(g, pct)]
+        in_range.sort(key=lambda g: sign * g)  # nearest the close first
+        bar = cfg.cluster_density * 3 * sum(mass.get(g, 0.0) for g in in_range) / max(1, len(in_range)) * (1 - 1e-9)
+
+        def three(g: int, mass: dict = mass, pct: float = pct) -> float:
+            return sum(mass.get(g + d, 0.0) for d in (-1, 0, 1) if within(g + d, pct))
+
         dist, usd = np.nan, 0.0
-        if best > 0:
-            tied = [g for g in candidates if three[g] >= best * (1 - 1e-9)]
-            pick = max(tied, key=lambda g: (mass.get(g, 0.0), -sign * g))
-            dist, usd = sign * (centre(pick, cfg) - close) / close * 100, three[pick]
+        qualifying = [i for i, g in enumerate(in_range) if three(g) > 0 and three(g) >= bar]
+        if qualifying:
+            i = qualifying[0]
+            while i + 1 < len(in_range):
+                here, there = three(in_range[i]), three(in_range[i + 1])
+                own_more = mass.get(in_range[i + 1], 0.0) > mass.get(in_range[i], 0.0)
+                if there > here * (1 + 1e-9) or (there >= here * (1 - 1e-9) and own_more):
+                    i += 1
+                else:
+                    break
+            g = in_range[i]
+            dist, usd = sign * (centre(g, cfg) - close) / close * 100, three(g)
         near = sum(m for g, m in mass.items() if within(g, cfg.near_pct))
         prefix = "LONG" if side == "long" else "SHORT"
         out[getattr(col, f"OPP_{prefix}_LIQ_DIST_PCT")] = dist
@@ -167,13 +180,19 @@ def test_single_cohort_lands_in_each_bands_bin():
     )
 
     row = opponent_columns(candles, no_oi(candles), CFG).iloc[0]
-    # 10x and 25x carry 30 % each and both lie within 15 %: the tie goes to the nearer, 25x.
-    long_centre = centre(grid_bin(100 * (1 - 1 / 25 + CFG.maintenance_margin)))
-    short_centre = centre(grid_bin(100 * (1 + 1 / 25 - CFG.maintenance_margin)))
+    # Within 15 % lie the 10x, 25x, 50x and 100x bands (85 % of a side) over about 65 bins: the
+    # average three bins hold 3.9 %, so a cluster needs 7.8 %. The nearest such is the 100x band (10 %).
+    long_centre = centre(grid_bin(100 * (1 - 1 / 100 + CFG.maintenance_margin)))
+    short_centre = centre(grid_bin(100 * (1 + 1 / 100 - CFG.maintenance_margin)))
     assert row[col.OPP_LONG_LIQ_DIST_PCT] == pytest.approx(100 - long_centre, rel=1e-12)
     assert row[col.OPP_SHORT_LIQ_DIST_PCT] == pytest.approx(short_centre - 100, rel=1e-12)
-    assert row[col.OPP_LONG_LIQ_USD] == pytest.approx(amount * 0.30 / 2, rel=1e-12)
-    assert row[col.OPP_SHORT_LIQ_USD] == pytest.approx(amount * 0.30 / 2, rel=1e-12)
+    assert row[col.OPP_LONG_LIQ_USD] == pytest.approx(amount * 0.10 / 2, rel=1e-12)
+    assert row[col.OPP_SHORT_LIQ_USD] == pytest.approx(amount * 0.10 / 2, rel=1e-12)
+    denser = opponent_columns(candles, no_oi(candles), OpponentConfig(cluster_density=4.0)).iloc[0]
+    # At 4x the average (15.7 %) the 100x and 50x bands are too thin: the nearest cluster is 25x.
+    assert denser[col.OPP_LONG_LIQ_DIST_PCT] == pytest.approx(
+        100 - centre(grid_bin(100 * (1 - 1 / 25 + CFG.maintenance_margin))), rel=1e-12
+    )
     # Within 3 %: the 100x (0.6 % away) and 50x (1.6 %) bands, 25 % of the mass.
     assert row[col.OPP_LONG_NEAR_SHARE] == pytest.approx(0.25, rel=1e-12)
     assert row[col.OPP_SHORT_NEAR_SHARE] == pytest.approx(0.25, rel=1e-12)
@@ -217,7 +236,8 @@ def test_cohort_is_forgotten_after_window_bars():
     last = SMALL.window_bars - 1
     amount = 1000.0 * 100.0 * SMALL.proxy_open_share
     kept = 0.5 ** (last / SMALL.proxy_half_life_bars)
-    assert out[col.OPP_LONG_LIQ_USD].iloc[last] == pytest.approx(amount * 0.30 / 2 * kept, rel=1e-12)
+    # The nearest cluster is the 100x band (10 % of the cohort; see the single-cohort test).
+    assert out[col.OPP_LONG_LIQ_USD].iloc[last] == pytest.approx(amount * 0.10 / 2 * kept, rel=1e-12)
     gone = out.iloc[last + 1 :]
     assert gone[col.OPP_LONG_LIQ_DIST_PCT].isna().all()
     assert gone[col.OPP_SHORT_LIQ_DIST_PCT].isna().all()
@@ -231,7 +251,7 @@ def test_open_interest_fall_shrinks_mass_proportionally():
     candles = flat(6, volume0=0.0)
     oi = pd.Series([1e9, 1e9 + 1e6, 1e9 + 1e6, (1e9 + 1e6) * 0.5, np.nan, np.nan], index=candles.index)
     out = opponent_columns(candles, oi, CFG)
-    opened = 1e6 * 0.30 / 2
+    opened = 1e6 * 0.10 / 2  # the nearest cluster: the 100x band
     usd = out[col.OPP_LONG_LIQ_USD]
     assert usd.iloc[0] == 0.0  # no volume, no open interest change known: nothing opened
     assert usd.iloc[1] == pytest.approx(opened, rel=1e-12)
@@ -354,12 +374,14 @@ def test_real_btc_quarter():
     oi = no_oi(candles)
     out = opponent_columns(candles, oi, CFG)
     warm = out.iloc[CFG.window_bars :]
-    assert not warm.isna().any().any()
-    for dist in (col.OPP_LONG_LIQ_DIST_PCT, col.OPP_SHORT_LIQ_DIST_PCT):
-        assert (warm[dist] > 0).all()
-        assert (warm[dist] <= CFG.cluster_range_pct).all()
-    for usd in (col.OPP_LONG_LIQ_USD, col.OPP_SHORT_LIQ_USD):
-        assert (warm[usd] > 0).all()
+    dists = [col.OPP_LONG_LIQ_DIST_PCT, col.OPP_SHORT_LIQ_DIST_PCT]
+    assert not warm.drop(columns=dists).isna().any().any()
+    for dist, usd in zip(dists, (col.OPP_LONG_LIQ_USD, col.OPP_SHORT_LIQ_USD), strict=True):
+        # Where positions are spread evenly no place is twice as dense as the average: no cluster.
+        assert 0.9 < warm[dist].notna().mean() < 1.0
+        found = warm[dist].notna()
+        assert (warm.loc[found, dist] > 0).all() and (warm.loc[found, dist] <= CFG.cluster_range_pct).all()
+        assert (warm.loc[found, usd] > 0).all() and (warm.loc[~found, usd] == 0).all()
     for share in (col.OPP_LONG_NEAR_SHARE, col.OPP_SHORT_NEAR_SHARE):
         assert warm[share].between(0.0, 1.0).all()
     assert (warm[col.OPP_PROXY_SHARE] == 1.0).all()

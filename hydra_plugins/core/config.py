@@ -97,6 +97,8 @@ class OpponentConfig(_Frozen):
     proxy_open_share: Fraction = 0.1  # proxy: share of a candle's volume that opens new positions
     bin_pct: Annotated[float, Field(gt=0.0, le=2.0)] = 0.25  # price grid, percent per bin
     cluster_range_pct: Annotated[float, Field(gt=0.0, le=50.0)] = 15.0  # look this far from the close
+    # A cluster: three neighbouring bins holding at least this many times the side's average density in range.
+    cluster_density: Annotated[float, Field(ge=1.0, le=50.0)] = 2.0
     near_pct: Annotated[float, Field(gt=0.0, le=20.0)] = 3.0
 
     @model_validator(mode="after")

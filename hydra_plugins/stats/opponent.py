@@ -26,9 +26,12 @@ the close when its centre is below it, *within x %* when its centre is at most `
 
 Outputs, per candle, the state at its close:
 
-* long cluster: among the bins below the close within ``cluster_range_pct``, the one whose mass
-  plus its two neighbours' (neighbours outside that range count 0) is largest; ties, to one part
-  in 1e9, go to the bin with more mass of its own, then to the one nearest the close.
+* long cluster: the bin nearest the close, below it and within ``cluster_range_pct``, whose mass
+  plus its two neighbours' (neighbours outside that range count 0) is at least
+  ``cluster_density`` times the average three-bin mass of the range (the range's long mass x 3 /
+  its bins, to one part in 1e9), then moved outwards to the peak of that concentration (while the
+  next bin's three-bin mass is larger, or equal with more mass of its own): the nearest place where
+  long liquidations concentrate.
   ``hydra_opp_long_liq_dist_pct`` is ``(close - bin centre) / close x 100`` (> 0) and
   ``hydra_opp_long_liq_usd`` that three-bin mass; NaN and 0 when no long mass lies in range;
 * short cluster: the same above the close, distance ``(bin centre - close) / close x 100``;
@@ -110,14 +113,17 @@ class _Side:
     dist_col: str
     usd_col: str
     near_col: str
+    # Columns to look at: from the config alone, never from the data, so every row is computed with
+    # the same array widths whatever rows follow it (a truncated history must give identical bits).
+    cluster_width: int
+    near_width: int
 
-    @property
-    def cluster_width(self) -> int:
-        return max(1, int((self.away * (self.farthest - self.nearest)).max()) + 1)
 
-    @property
-    def near_width(self) -> int:
-        return max(1, int((self.away * (self.near_edge - self.nearest)).max()) + 1)
+def _span_bins(pct: float, cfg: OpponentConfig) -> int:
+    """Return an upper bound on the bins of a range reaching ``pct`` percent either way from any close."""
+    step = _grid_step(cfg)
+    reach = max(abs(math.log1p(-min(pct, 99.0) / 100.0)), math.log1p(pct / 100.0))
+    return math.ceil(reach / step) + 2
 
 
 def _grid_step(cfg: OpponentConfig) -> float:
@@ -236,17 +242,32 @@ def _gather(mass: np.ndarray, lo_bin: int, bins: np.ndarray, inside: np.ndarray)
     return np.where(inside, mass[np.arange(len(mass))[:, None], cols], 0.0)
 
 
-def _cluster(m: np.ndarray, inside: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return the chosen centre's position and its three-bin mass; ``m`` has one guard column each side.
+def _cluster(m: np.ndarray, inside: np.ndarray, density: float) -> tuple[np.ndarray, np.ndarray]:
+    """Return the chosen centre's position and its three-bin mass (0: none); ``m`` has one guard column each side.
 
-    Columns run nearest-first, so among full ties ``argmax`` keeps the bin nearest the close.
+    Columns run nearest-first, so ``argmax`` over the qualifying ones picks the nearest.
     """
     centre_ok = inside[:, 1:-1]
     three = np.where(centre_ok, m[:, :-2] + m[:, 1:-1] + m[:, 2:], 0.0)
-    best = three.max(axis=1, keepdims=True)
-    tied = centre_ok & (three >= best * (1.0 - _TIE_RTOL)) & (best > 0.0)
-    pick = np.where(tied, m[:, 1:-1], -1.0).argmax(axis=1)
-    return pick, three[np.arange(len(three)), pick]
+    in_range = np.where(centre_ok, m[:, 1:-1], 0.0).sum(axis=1)
+    bins = np.maximum(centre_ok.sum(axis=1), 1)
+    bar = (density * 3.0 * in_range / bins)[:, None] * (1.0 - _TIE_RTOL)
+    dense = centre_ok & (three > 0.0) & (three >= bar)
+    found = dense.any(axis=1)
+    pick = dense.argmax(axis=1)
+    # Climb from the nearest qualifying window to its peak: the next window farther out wins while its
+    # three-bin mass is larger, or equal with more mass in its own centre bin.
+    rows, own, last = np.arange(len(three)), m[:, 1:-1], three.shape[1] - 1
+    for _ in range(last):
+        nxt = np.minimum(pick + 1, last)
+        here, there = three[rows, pick], three[rows, nxt]
+        more = there > here * (1.0 + _TIE_RTOL)
+        tie = (there >= here * (1.0 - _TIE_RTOL)) & (own[rows, nxt] > own[rows, pick])
+        climb = found & (nxt > pick) & centre_ok[rows, nxt] & (more | tie)
+        if not climb.any():
+            break
+        pick = np.where(climb, nxt, pick)
+    return pick, np.where(found, three[rows, pick], 0.0)
 
 
 def _ranges(close: np.ndarray, cfg: OpponentConfig) -> dict[str, np.ndarray]:
@@ -301,6 +322,8 @@ def opponent_columns(candles: pd.DataFrame, oi_value_usd: pd.Series, cfg: Oppone
             dist_col=col.OPP_LONG_LIQ_DIST_PCT,
             usd_col=col.OPP_LONG_LIQ_USD,
             near_col=col.OPP_LONG_NEAR_SHARE,
+            cluster_width=_span_bins(cfg.cluster_range_pct, cfg),
+            near_width=_span_bins(cfg.near_pct, cfg),
         ),
         _Side(
             book=shorts,
@@ -311,6 +334,8 @@ def opponent_columns(candles: pd.DataFrame, oi_value_usd: pd.Series, cfg: Oppone
             dist_col=col.OPP_SHORT_LIQ_DIST_PCT,
             usd_col=col.OPP_SHORT_LIQ_USD,
             near_col=col.OPP_SHORT_NEAR_SHARE,
+            cluster_width=_span_bins(cfg.cluster_range_pct, cfg),
+            near_width=_span_bins(cfg.near_pct, cfg),
         ),
     )
     step = _grid_step(cfg)
@@ -348,7 +373,7 @@ def opponent_columns(candles: pd.DataFrame, oi_value_usd: pd.Series, cfg: Oppone
             # truncated history differ in the last bit (Freqtrade's lookahead-analysis compares exactly).
             whole = np.zeros(part.stop - part.start, dtype=np.int64)
             side_total = _live_mass(book, part, whole, 1, t0, t1, cum)[:, 0]
-            pick, three = _cluster(_gather(mass, lo_bin, cluster_bins, cluster_in), cluster_in)
+            pick, three = _cluster(_gather(mass, lo_bin, cluster_bins, cluster_in), cluster_in, cfg.cluster_density)
             centre = np.exp((cluster_bins[np.arange(t1 - t0), pick + 1] + 0.5) * step)
             found = three > 0.0
             out[side.dist_col][rows] = np.where(found, side.away * (centre - ref) / ref * 100.0, np.nan)
