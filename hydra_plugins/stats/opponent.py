@@ -312,32 +312,13 @@ def opponent_columns(candles: pd.DataFrame, oi_value_usd: pd.Series, cfg: Oppone
     bad_close = ~(np.isfinite(close) & (close > 0.0))
     close_ok = pd.Series(np.where(bad_close, np.nan, close)).ffill().bfill().fillna(1.0).to_numpy()
     rng = _ranges(close_ok, cfg)
+    widths = {"cluster_width": _span_bins(cfg.cluster_range_pct, cfg), "near_width": _span_bins(cfg.near_pct, cfg)}
     sides = (
-        _Side(
-            book=longs,
-            away=-1,
-            nearest=rng["long_hi"],
-            farthest=rng["long_lo"],
-            near_edge=rng["long_near_lo"],
-            dist_col=col.OPP_LONG_LIQ_DIST_PCT,
-            usd_col=col.OPP_LONG_LIQ_USD,
-            near_col=col.OPP_LONG_NEAR_SHARE,
-            cluster_width=_span_bins(cfg.cluster_range_pct, cfg),
-            near_width=_span_bins(cfg.near_pct, cfg),
-        ),
-        _Side(
-            book=shorts,
-            away=1,
-            nearest=rng["short_lo"],
-            farthest=rng["short_hi"],
-            near_edge=rng["short_near_hi"],
-            dist_col=col.OPP_SHORT_LIQ_DIST_PCT,
-            usd_col=col.OPP_SHORT_LIQ_USD,
-            near_col=col.OPP_SHORT_NEAR_SHARE,
-            cluster_width=_span_bins(cfg.cluster_range_pct, cfg),
-            near_width=_span_bins(cfg.near_pct, cfg),
-        ),
-    )
+        _Side(longs, -1, rng["long_hi"], rng["long_lo"], rng["long_near_lo"],
+              col.OPP_LONG_LIQ_DIST_PCT, col.OPP_LONG_LIQ_USD, col.OPP_LONG_NEAR_SHARE, **widths),
+        _Side(shorts, 1, rng["short_lo"], rng["short_hi"], rng["short_near_hi"],
+              col.OPP_SHORT_LIQ_DIST_PCT, col.OPP_SHORT_LIQ_USD, col.OPP_SHORT_NEAR_SHARE, **widths),
+    )  # fmt: skip
     step = _grid_step(cfg)
     cum = flows.log_keep_cum
     for t0, t1 in _blocks(cum, max(_BLOCK_MIN_BARS, cfg.window_bars)):
