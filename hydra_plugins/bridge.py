@@ -33,7 +33,7 @@ from hydra_plugins.intel.features import IntelInputs
 from hydra_plugins.intel.health import candle_delay_reason, coverage_summary
 from hydra_plugins.intel.recorder import Backoff, IntelRecorder, binance_tasks, weight_pause
 from hydra_plugins.intel.sources.binance_rest import BinanceFuturesClient
-from hydra_plugins.intel.store import SERIES, IntelStore
+from hydra_plugins.intel.store import IntelStore
 from hydra_plugins.pipeline import STARTUP_CANDLES, Pipeline
 from hydra_plugins.risk.exits import exit_reason, stop_price
 
@@ -75,9 +75,8 @@ def hyperopt_parameters() -> dict[str, BaseParameter]:
     """
     params: dict[str, BaseParameter] = {}
     for cls in REGISTRY.values():
-        signal = cls()
         for key, spec in cls.params.items():
-            name = signal.parameter_name(key)
+            name = cls.parameter_name(key)
             if spec.decimals is None:
                 params[name] = IntParameter(int(spec.low), int(spec.high), default=int(spec.default), space="buy")
             else:
@@ -190,7 +189,7 @@ class HydraBridge:
         if store is not None and not candles.empty:
             start = candles["date"].iloc[0] - pd.Timedelta(days=1)
             symbol = pair_to_symbol(pair)
-            series = {name: store.read(name, symbol, start=start) for name in SERIES}
+            series = store.read_all(symbol, start=start)
         return IntelInputs(
             funding=self._candles(pair, dp.get_funding_rate_timeframe(), CandleType.FUNDING_RATE),
             open_interest=self._candles(pair, OPEN_INTEREST_TIMEFRAME, CandleType.OPEN_INTEREST),

@@ -101,8 +101,8 @@ class Pipeline:
 
     def assess(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Add the cascade probability, the regime and the L2 gate to a :meth:`market_state` frame."""
-        frame = frame.copy()
-        frame[col.CASCADE_PROB] = self.cascade.predict(cascade_features(frame)).where(frame[col.RV_RATIO].notna())
+        prob = self.cascade.predict(cascade_features(frame)).where(frame[col.RV_RATIO].notna())
+        frame = frame.assign(**{col.CASCADE_PROB: prob})
         frame[col.REGIME] = regime_column(frame, self.cfg.stats)
         return pd.concat([frame, gate_columns(frame, self.cfg.stats)], axis=1)
 

@@ -12,6 +12,14 @@ import pandas as pd
 
 from hydra_plugins.alpha.signals.base import Signal
 from hydra_plugins.core import columns as col
+from hydra_plugins.stats.regime import Regime
+
+
+def regime_fit(signal: Signal, regimes: pd.Series) -> np.ndarray:
+    """Return how well ``signal`` fits each candle's regime (0 for regimes it does not list)."""
+    codes = pd.Categorical(regimes, categories=[str(r) for r in Regime]).codes  # -1: not a regime
+    table = np.array([signal.regime_fit.get(r, 0.0) for r in Regime] + [0.0])
+    return table[codes]
 
 
 def select_best(frame: pd.DataFrame, signals: Sequence[Signal], min_confidence: float) -> pd.DataFrame:
@@ -19,10 +27,9 @@ def select_best(frame: pd.DataFrame, signals: Sequence[Signal], min_confidence: 
     n = len(frame)
     best_score = np.zeros(n)
     best_idx = np.full(n, -1)
-    regime = frame[col.REGIME].to_numpy()
     for i, sig in enumerate(signals):
         d, c = (frame[name].to_numpy() for name in sig.output_columns()[:2])
-        fit = np.array([sig.regime_fit.get(r, 0.0) for r in regime]) if n else np.zeros(0)
+        fit = regime_fit(sig, frame[col.REGIME])
         score = np.where(d != 0, np.nan_to_num(c) * fit * sig.weight, 0.0)
         better = score > best_score
         best_score = np.where(better, score, best_score)

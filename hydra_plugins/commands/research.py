@@ -9,7 +9,6 @@ what was a proxy is reported with every result.
 
 from __future__ import annotations
 
-import json
 import logging
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,14 +20,16 @@ from freqtrade.configuration import TimeRange
 from freqtrade.data.history import get_datahandler
 from freqtrade.enums import CandleType
 from freqtrade.exceptions import OperationalException
+from freqtrade.optimize.hyperopt_tools import HyperoptTools
 
+from hydra_plugins.alpha.select import regime_fit
 from hydra_plugins.alpha.signals import Signal, build_signals
 from hydra_plugins.core import columns as col
 from hydra_plugins.core.config import HydraConfig
 from hydra_plugins.core.symbols import OPEN_INTEREST_TIMEFRAME, pair_to_symbol
 from hydra_plugins.intel.features import IntelInputs
 from hydra_plugins.intel.sources.binance_metrics import metrics_to_series, open_interest_candles, read_metrics_file
-from hydra_plugins.intel.store import SERIES, IntelStore
+from hydra_plugins.intel.store import IntelStore
 from hydra_plugins.pipeline import Pipeline
 from hydra_plugins.reports import event_study
 from hydra_plugins.stats.cascade import (
@@ -96,27 +97,22 @@ def load_pair(
     funding = _load(handler, pair, FUNDING_TIMEFRAME, CandleType.FUNDING_RATE)
     oi = _load(handler, pair, OPEN_INTEREST_TIMEFRAME, CandleType.OPEN_INTEREST)
     symbol = pair_to_symbol(pair)
-    series: dict[str, pd.DataFrame] = {}
-    if data.store is not None:
-        for name in SERIES:
-            rows = data.store.read(name, symbol)
-            if not rows.empty:
-                series[name] = rows
+    series = data.store.read_all(symbol) if data.store is not None else {}
     raw = _metrics(data.metrics_dir, symbol)
     if raw is not None:
         oi = pd.concat([oi, open_interest_candles(raw)], ignore_index=True).drop_duplicates("date")
         oi = oi.sort_values("date", ignore_index=True)
         for name, rows in metrics_to_series(raw, METRICS_PUBLISH_LAG).items():
             series[name] = pd.concat([series.get(name), rows], ignore_index=True) if name in series else rows
-    inputs = IntelInputs(funding=funding if not funding.empty else None, open_interest=oi if not oi.empty else None)
-    return candles, IntelInputs(inputs.funding, inputs.open_interest, series=series)
+    return candles, IntelInputs(
+        funding=None if funding.empty else funding, open_interest=None if oi.empty else oi, series=series
+    )
 
 
 def strategy_parameters(path: Path) -> dict[str, float]:
     """Return the entry ("buy") parameters of a Freqtrade strategy parameter file such as ``hydra.json``."""
     try:
-        body = json.loads(path.read_text())
-        params = body["params"].get("buy", {})
+        params = HyperoptTools.load_params_from_file(path)["params"].get("buy", {})
     except (OSError, ValueError, KeyError, AttributeError) as exc:
         raise ValueError(f"{path} is not a Freqtrade strategy parameter file: {exc}") from None
     if not isinstance(params, dict) or not all(isinstance(v, int | float) for v in params.values()):
@@ -222,8 +218,7 @@ def _rows(
 def _as_selected(frame: pd.DataFrame, signal: Signal) -> pd.DataFrame:
     """Return ``frame`` with the signal's confidence replaced by its selection score (confidence x fit x weight)."""
     conf = col.signal_column(signal.name, "conf")
-    fit = frame[col.REGIME].map(lambda regime: signal.regime_fit.get(regime, 0.0)).astype(float)
-    return frame.assign(**{conf: frame[conf] * fit * signal.weight})
+    return frame.assign(**{conf: frame[conf] * regime_fit(signal, frame[col.REGIME]) * signal.weight})
 
 
 @dataclass(frozen=True)

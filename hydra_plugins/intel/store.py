@@ -169,6 +169,11 @@ class IntelStore:
             )
             return con.total_changes - before
 
+    def read_all(self, symbol: str, *, start: pd.Timestamp | None = None) -> dict[str, pd.DataFrame]:
+        """Return every series that holds rows for ``symbol`` (available from ``start`` on), by name."""
+        frames = {name: self.read(name, symbol, start=start) for name in SERIES}
+        return {name: frame for name, frame in frames.items() if not frame.empty}
+
     def read(
         self,
         series: str,

@@ -81,9 +81,10 @@ class Signal(ABC):
         """Return the columns this signal writes."""
         return [col.signal_column(self.name, f) for f in col.SIGNAL_FIELDS]
 
-    def parameter_name(self, param: str) -> str:
+    @classmethod
+    def parameter_name(cls, param: str) -> str:
         """Return the strategy attribute (hyperopt parameter) that tunes ``param``."""
-        return f"{self.name.lower()}_{param}"
+        return f"{cls.name.lower()}_{param}"
 
     def values(self, overrides: Mapping[str, float] | None = None) -> dict[str, float]:
         """Return every parameter's value: the defaults, replaced by ``overrides`` (keyed by parameter name)."""
