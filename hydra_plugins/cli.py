@@ -119,9 +119,9 @@ def default_data_root() -> Path:
 def _research_inputs(args: argparse.Namespace):
     from freqtrade.configuration.load_config import load_from_files
 
-    from hydra_plugins.commands.research import ResearchData
     from hydra_plugins.core.config import load_hydra_config
     from hydra_plugins.intel.store import IntelStore
+    from hydra_plugins.training.history import ResearchData
 
     config = load_from_files(args.config) if args.config else {}
     cfg = load_hydra_config(config.get("hydra"))
@@ -141,8 +141,9 @@ def _research_inputs(args: argparse.Namespace):
 
 
 def cmd_report_signals(args: argparse.Namespace) -> int:
-    from hydra_plugins.commands.research import report_signals, strategy_parameters
+    from hydra_plugins.commands.research import report_signals
     from hydra_plugins.reports.event_study import plot_summary, render_table
+    from hydra_plugins.training.history import strategy_parameters
 
     cfg, data, pairs = _research_inputs(args)
     overrides = strategy_parameters(Path(args.params)) if args.params else None

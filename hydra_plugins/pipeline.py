@@ -15,10 +15,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hydra_plugins.alpha.features import market_features, signal_features
+from hydra_plugins.alpha.scorer import SignalScorer
 from hydra_plugins.alpha.select import select_best
 from hydra_plugins.alpha.signals import Signal, build_signals
 from hydra_plugins.core import columns as col
-from hydra_plugins.core.config import HydraConfig
+from hydra_plugins.core.artifacts import ModelSlot, card_path
+from hydra_plugins.core.config import HydraConfig, ModelConfig
 from hydra_plugins.intel.features import IntelInputs, open_interest_columns, store_columns
 from hydra_plugins.intel.funding import funding_columns
 from hydra_plugins.intel.health import health_columns
@@ -28,12 +31,55 @@ from hydra_plugins.risk.sizing import StakeDecision, risk_stake
 from hydra_plugins.stats.cascade import CALIBRATION_PATH, CascadeModel, cascade_features
 from hydra_plugins.stats.opponent import opponent_columns
 from hydra_plugins.stats.regime import Gate, gate_columns, regime_column
+from hydra_plugins.stats.regime_model import CLASSES, RegimeModel, regime_features
 from hydra_plugins.stats.volatility import volatility_columns
 
 # Candles of history every pair needs before its first signal: covers the longest default window
 # (96 + 1344 bars of volatility regime) with room to spare. The strategy declares this number.
 # Freqtrade accepts at most 5 x 499 = 2494 on Binance 15m.
 STARTUP_CANDLES = 1600
+
+
+class ModelUse:
+    """One model as the config asks for it: the slot holding the verified file, and whether it is in use."""
+
+    def __init__(self, name: str, cfg: ModelConfig, load: Any) -> None:
+        self.name = name
+        self.cfg = cfg
+        self.path = Path(cfg.path)
+        # Auto mode with no file at all: run without the model (and say so); otherwise keep a slot.
+        absent = cfg.enabled is None and not card_path(self.path).exists() and not self.path.exists()
+        self.slot: ModelSlot | None = None if cfg.enabled is False or absent else ModelSlot(self.path, load)
+
+    @property
+    def active(self) -> Any:
+        """The model to use now, or None."""
+        model = self.slot.model if self.slot is not None else None
+        if model is None or (self.cfg.enabled is None and not model.recommended):
+            return None
+        return model
+
+    @property
+    def blocking(self) -> str | None:
+        """Why new entries must stop because of this model, or None."""
+        if self.slot is None or self.slot.model is not None:
+            return None
+        return f"{self.name} {self.path}: {self.slot.error}"
+
+    def status(self) -> str:
+        """One line for the log and the user: what is in use and why."""
+        if self.cfg.enabled is False:
+            return f"{self.name}: off (config)"
+        if self.slot is None:
+            return f"{self.name}: no model at {self.path}; running without it"
+        model = self.slot.model
+        if model is None:
+            return f"{self.name}: NOT LOADED, new entries stop: {self.slot.error}"
+        card = model.card
+        what = f"{self.path} sha256 {str(card.get('sha256'))[:12]} trained {card.get('training', {}).get('span')}"
+        if self.active is None:
+            return f"{self.name}: verified but not used, its card does not recommend it ({what})"
+        return f"{self.name}: in use ({what})"
 
 
 @dataclass(frozen=True)
@@ -52,6 +98,35 @@ class Pipeline:
         self.timeframe = pd.Timedelta(minutes=timeframe_minutes)
         self.live = live
         self.signals = build_signals(cfg.alpha.signals)
+        self.scorer: ModelUse | None = None
+        self.regime_model: ModelUse | None = None
+
+    # bot_start and every new candle
+    def load_models(self) -> None:
+        """Open the signal scorer and the regime model the config asks for, and load them."""
+        self.scorer = ModelUse("signal scorer", self.cfg.alpha.scorer, SignalScorer.load)
+        self.regime_model = ModelUse("regime model", self.cfg.stats.regime_model, RegimeModel.load)
+        self.refresh_models()
+
+    def refresh_models(self) -> list[str]:
+        """Swap in model files rewritten since the last call (after their checks); return what changed."""
+        changed = []
+        for use in (self.scorer, self.regime_model):
+            if use is not None and use.slot is not None:
+                before = (use.slot.model, use.slot.error, use.slot.rejected)
+                use.slot.refresh()
+                if (use.slot.model, use.slot.error, use.slot.rejected) != before:
+                    refused = f"; refused a newer file: {use.slot.rejected}" if use.slot.rejected else ""
+                    changed.append(use.status() + refused)
+        return changed
+
+    @property
+    def model_block(self) -> str | None:
+        """Why no new entry may open because of a model that failed its checks, or None."""
+        for use in (self.scorer, self.regime_model):
+            if use is not None and use.blocking:
+                return use.blocking
+        return None
 
     @functools.cached_property
     def cascade(self) -> CascadeModel:
@@ -103,8 +178,25 @@ class Pipeline:
         """Add the cascade probability, the regime and the L2 gate to a :meth:`market_state` frame."""
         prob = self.cascade.predict(cascade_features(frame)).where(frame[col.RV_RATIO].notna())
         frame = frame.assign(**{col.CASCADE_PROB: prob})
-        frame[col.REGIME] = regime_column(frame, self.cfg.stats)
-        return pd.concat([frame, gate_columns(frame, self.cfg.stats)], axis=1)
+        rules = regime_column(frame, self.cfg.stats)
+        frame[col.REGIME_RULES] = rules
+        probs = self._regime_probabilities(frame)
+        values = probs.to_numpy()
+        known = ~np.isnan(values).any(axis=1)
+        likeliest = np.asarray(CLASSES, dtype=object)[np.argmax(np.nan_to_num(values, nan=-1.0), axis=1)]
+        frame[col.REGIME] = np.where(known, likeliest, rules.to_numpy(dtype=object))
+        return pd.concat([frame, probs, gate_columns(frame, self.cfg.stats)], axis=1)
+
+    def _regime_probabilities(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The regime model's class probabilities where its inputs are known (NaN without a model in use)."""
+        names = [col.regime_prob_column(c) for c in CLASSES]
+        model = self.regime_model.active if self.regime_model is not None else None
+        out = pd.DataFrame(np.nan, index=frame.index, columns=names)
+        rows = frame[col.RV_RATIO].notna().to_numpy() & frame[col.VOL_PCTILE].notna().to_numpy()
+        if model is not None and rows.any():
+            probs = model.predict(regime_features(frame.loc[rows], self.timeframe))
+            out.loc[rows, names] = probs.to_numpy()
+        return out
 
     # populate_entry_trend (thresholds are hyperopt parameters, so signals run once per epoch)
     def alpha(self, frame: pd.DataFrame, overrides: Mapping[str, float] | None = None) -> pd.DataFrame:
@@ -115,12 +207,49 @@ class Pipeline:
         """
         signal_frames = [sig.generate(frame, overrides) for sig in self.signals]
         frame = pd.concat([frame.drop(columns=self._alpha_columns(), errors="ignore"), *signal_frames], axis=1)
-        best = select_best(frame, self.signals, self.cfg.alpha.min_signal_confidence)
-        return pd.concat([frame, best], axis=1)
+        scores = self._ml_scores(frame)
+        best = select_best(
+            frame,
+            self.signals,
+            self.cfg.alpha.min_signal_confidence,
+            ml_scores=scores,
+            ml_threshold=self.cfg.alpha.ml_threshold,
+        )
+        score_columns = pd.DataFrame(
+            {col.signal_score_column(name): values for name, values in (scores or {}).items()}, index=frame.index
+        )
+        return pd.concat([frame, score_columns, best], axis=1)
+
+    def _ml_scores(self, frame: pd.DataFrame) -> dict[str, np.ndarray] | None:
+        """The scorer's P(profitable) for each signal on the candles where it fires (None: no scorer in use)."""
+        scorer = self.scorer.active if self.scorer is not None else None
+        if scorer is None:
+            return None
+        firing = {s.name: frame[col.signal_column(s.name, "dir")].to_numpy() != 0 for s in self.signals}
+        any_firing = np.logical_or.reduce(list(firing.values())) if firing else np.zeros(len(frame), dtype=bool)
+        market = market_features(frame, self.timeframe).loc[any_firing]
+        scores = {}
+        for sig in self.signals:
+            values = np.full(len(frame), np.nan)
+            rows = firing[sig.name]
+            if rows.any():
+                sub = frame.loc[rows]
+                values[rows] = scorer.predict(signal_features(sub, sig, market.loc[sub.index]))
+            scores[sig.name] = values
+        return scores
 
     def _alpha_columns(self) -> list[str]:
-        produced = [c for sig in self.signals for c in sig.output_columns()]
-        return [*produced, col.SIGNAL, col.DIRECTION, col.CONFIDENCE, col.SCORE, col.STOP_PCT, col.TARGET_PCT]
+        produced = [c for sig in self.signals for c in [*sig.output_columns(), col.signal_score_column(sig.name)]]
+        return [
+            *produced,
+            col.SIGNAL,
+            col.DIRECTION,
+            col.CONFIDENCE,
+            col.SCORE,
+            col.STOP_PCT,
+            col.TARGET_PCT,
+            col.ML_SCORE,
+        ]
 
     def signal(self, name: str | None) -> Signal | None:
         """Return the enabled signal called ``name`` (an ``enter_tag``), or None."""
@@ -129,7 +258,7 @@ class Pipeline:
     # populate_entry_trend
     def entry_columns(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Return ``enter_long``, ``enter_short`` and ``enter_tag`` where every layer approves."""
-        approved = frame[col.HEALTH_OK].astype(bool) & (frame[col.GATE] != Gate.BLOCK)
+        approved = frame[col.HEALTH_OK].astype(bool) & (frame[col.GATE] != Gate.BLOCK) & (self.model_block is None)
         long_ = approved & (frame[col.DIRECTION] == 1)
         short = approved & (frame[col.DIRECTION] == -1)
         tag = np.where(long_ | short, frame[col.SIGNAL], None)
@@ -141,6 +270,8 @@ class Pipeline:
     # confirm_trade_entry
     def verdict(self, row: Mapping[str, Any], side: str, entry_tag: str | None) -> EntryVerdict:
         """Re-check the signal candle's gates just before an order is placed."""
+        if self.model_block is not None:
+            return EntryVerdict(False, f"model check failed: {self.model_block}")
         if not bool(row.get(col.HEALTH_OK, False)):
             return EntryVerdict(False, f"data health: {row.get(col.HEALTH_REASON) or 'unknown'}")
         if row.get(col.GATE) == Gate.BLOCK:

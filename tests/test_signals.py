@@ -11,12 +11,13 @@ from hydra_plugins.alpha.signals.funding_carry import FundingCarry
 from hydra_plugins.alpha.signals.funding_squeeze import FundingSqueeze
 from hydra_plugins.alpha.signals.liquidation_reversal import LiquidationReversal
 from hydra_plugins.alpha.signals.oi_divergence import OIDivergence
-from hydra_plugins.commands.research import ResearchData, load_pair
 from hydra_plugins.core import columns as col
 from hydra_plugins.core.config import HydraConfig, SignalsConfig, SignalSwitch
 from hydra_plugins.core.errors import ConfigError
 from hydra_plugins.pipeline import Pipeline
 from hydra_plugins.stats.regime import Regime
+from hydra_plugins.stats.volatility import candle_flow
+from hydra_plugins.training.history import ResearchData, load_pair
 from tests.conftest import DATADIR, data_root, needs_data
 
 ALL = build_signals(SignalsConfig(), include_disabled=True)
@@ -172,12 +173,12 @@ def crowd_frame(n=20, ls=np.nan, taker=np.nan, z=3.0, funding=0.0005, last_close
     closes = np.linspace(100, 105, n)
     if last_close_down:
         closes[-1] = closes[-2] - 0.1
-    return pd.DataFrame(
-        {
-            "high": closes + 0.05,
-            "low": closes - 0.5,  # closes near the highs: buyers in control
-            "close": closes,
-            "volume": 10.0,
+    candles = pd.DataFrame(
+        {"high": closes + 0.05, "low": closes - 0.5, "close": closes, "volume": 10.0}
+    )  # closes near the highs: buyers in control
+    return candles.assign(
+        **{
+            col.CANDLE_FLOW: candle_flow(candles),
             col.FUNDING_RATE_8H: funding,
             col.FUNDING_Z: z,
             col.LONG_SHORT_RATIO: ls,

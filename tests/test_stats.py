@@ -93,7 +93,7 @@ def test_volatility_is_trailing_on_real_data():
 def test_volatility_regime_is_a_trailing_rank():
     rng = np.random.default_rng(7)
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.002, 400)))
-    candles = pd.DataFrame({"high": close * 1.001, "low": close * 0.999, "close": close})
+    candles = pd.DataFrame({"high": close * 1.001, "low": close * 0.999, "close": close, "volume": 1.0})
     cfg = StatsConfig(rv_window_bars=8, rv_baseline_bars=96, vol_pctile_bars=96, sma_fast_bars=5, sma_slow_bars=20)
     out = volatility_columns(candles, cfg)
     rv = out[col.RV_PCT_24H]

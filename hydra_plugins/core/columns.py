@@ -57,6 +57,9 @@ SMA_SLOW_SLOPE_PCT = "hydra_sma_slow_slope_pct"  # change of the slow SMA over t
 CLOSE_VS_SMA_FAST_PCT = "hydra_close_vs_sma_fast_pct"  # close / fast SMA - 1, percent
 CLOSE_VS_SMA_SLOW_PCT = "hydra_close_vs_sma_slow_pct"
 SHOCK_ATR = "hydra_shock_atr"  # largest close-to-close move of the last hour, in ATRs
+RSI = "hydra_rsi"  # TA-Lib RSI over atr_period candles
+VOLUME_Z = "hydra_volume_z"  # z-score of the candle's volume over the trailing day
+CANDLE_FLOW = "hydra_candle_flow"  # volume-weighted close location over 4h, -1..1: a CVD-momentum proxy
 # Opponent model: where other traders' leveraged positions would be liquidated (stats/opponent.py)
 OPP_LONG_LIQ_DIST_PCT = "hydra_opp_long_liq_dist_pct"  # close down to the largest long-liquidation cluster, %
 OPP_LONG_LIQ_USD = "hydra_opp_long_liq_usd"  # that cluster's size
@@ -66,7 +69,8 @@ OPP_LONG_NEAR_SHARE = "hydra_opp_long_near_share"  # share of live long position
 OPP_SHORT_NEAR_SHARE = "hydra_opp_short_near_share"
 OPP_PROXY_SHARE = "hydra_opp_proxy_share"  # share of the modelled positions estimated from volume, not OI
 CASCADE_PROB = "hydra_cascade_prob"  # P(liquidation cascade under way or within the horizon), calibrated
-REGIME = "hydra_regime"
+REGIME_RULES = "hydra_regime_rules"  # the rule-based regime (stats/regime.py), always computed
+REGIME = "hydra_regime"  # the regime L2 uses: the regime model's most likely class, else the rules'
 GATE = "hydra_gate"  # ALLOW / REDUCE / BLOCK
 GATE_REASON = "hydra_gate_reason"
 GATE_SIZE_MULT = "hydra_gate_size_mult"
@@ -78,6 +82,7 @@ CONFIDENCE = "hydra_confidence"
 SCORE = "hydra_score"  # confidence x regime agreement
 STOP_PCT = "hydra_stop_pct"  # stop distance from entry, in percent of price
 TARGET_PCT = "hydra_target_pct"  # take-profit distance from entry, in percent of price
+ML_SCORE = "hydra_ml_score"  # the winner's P(profitable) from the signal scorer, NaN without one
 
 SIGNAL_FIELDS = ("dir", "conf", "exp_ret_pct", "exp_risk_pct", "proxy", "inv_long", "inv_short")
 
@@ -87,3 +92,13 @@ def signal_column(signal_name: str, field: str) -> str:
     if field not in SIGNAL_FIELDS:
         raise ValueError(f"unknown signal field {field!r}; expected one of {SIGNAL_FIELDS}")
     return f"{PREFIX}sig_{signal_name.lower()}_{field}"
+
+
+def signal_score_column(signal_name: str) -> str:
+    """Return the column holding the signal scorer's P(profitable) for a signal's firing candles."""
+    return f"{PREFIX}sig_{signal_name.lower()}_ml_score"
+
+
+def regime_prob_column(regime: str) -> str:
+    """Return the column holding the regime model's probability of ``regime``."""
+    return f"{PREFIX}regime_p_{regime.lower()}"

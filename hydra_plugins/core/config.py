@@ -110,6 +110,20 @@ class OpponentConfig(_Frozen):
         return self
 
 
+class ModelConfig(_Frozen):
+    """One of HYDRA's two models: its file and whether L2/L3 use it.
+
+    ``enabled``: true uses the model and stops new entries while it is missing or fails its checks;
+    false never loads it; null (the default) uses it when the file is there, passes its checks and
+    its model card recommends it (its walk-forward validation beat the baseline), and says so in the
+    log either way. A file that is there but fails its checks stops new entries in both modes.
+    A relative ``path`` is relative to the directory Freqtrade runs in (the project root).
+    """
+
+    path: str
+    enabled: bool | None = None
+
+
 class StatsConfig(_Frozen):
     """L2: volatility windows, regime rules and the ALLOW / REDUCE / BLOCK thresholds."""
 
@@ -135,6 +149,7 @@ class StatsConfig(_Frozen):
     cascade_block_prob: Fraction = 0.7
     cascade_calibration: str | None = None  # a file from `hydra calibrate cascade`; None: the shipped one
     opponent: OpponentConfig = OpponentConfig()
+    regime_model: ModelConfig = ModelConfig(path="models/regime_classifier.ubj")
 
     @model_validator(mode="after")
     def _ordered(self) -> StatsConfig:
@@ -182,7 +197,8 @@ class AlphaConfig(_Frozen):
     """L3: signal thresholds and the scorer's cut-off."""
 
     min_signal_confidence: Fraction = 0.50
-    ml_threshold: Fraction = 0.45
+    ml_threshold: Fraction = 0.45  # the scorer's P(profitable) a signal needs to trade
+    scorer: ModelConfig = ModelConfig(path="models/signal_scorer.cbm")
     signals: SignalsConfig = SignalsConfig()
 
 

@@ -25,23 +25,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numpy as np
 import pandas as pd
 
 from hydra_plugins.alpha.signals.base import PROXY_CONFIDENCE, Param, Signal, SignalOutput, sided, stop_and_target
 from hydra_plugins.core import columns as col
 from hydra_plugins.stats.regime import Regime
-
-_FLOW_BARS = 16
-
-
-def candle_flow(frame: pd.DataFrame, bars: int = _FLOW_BARS) -> pd.Series:
-    """Return the volume-weighted close location over ``bars`` candles, in [-1, 1] (+1: closes at the highs)."""
-    span = (frame["high"] - frame["low"]).replace(0.0, np.nan)
-    clv = (((frame["close"] - frame["low"]) - (frame["high"] - frame["close"])) / span).fillna(0.0)
-    volume = frame["volume"]
-    weighted = (clv * volume).rolling(bars, min_periods=bars).sum()
-    return weighted / volume.rolling(bars, min_periods=bars).sum().replace(0.0, np.nan)
 
 
 class CrowdingFade(Signal):
@@ -49,7 +37,7 @@ class CrowdingFade(Signal):
 
     name = "CROWDING_FADE"
     requires = (
-        "high", "low", "close", "volume",
+        "close", col.CANDLE_FLOW,
         col.FUNDING_RATE_8H, col.FUNDING_Z, col.LONG_SHORT_RATIO, col.TAKER_RATIO, col.SMA_FAST, col.ATR_PCT,
     )  # fmt: skip
     params = {
@@ -78,7 +66,7 @@ class CrowdingFade(Signal):
         funding, z = frame[col.FUNDING_RATE_8H], frame[col.FUNDING_Z]
         extension = (close - frame[col.SMA_FAST]) / (frame[col.ATR_PCT] / 100.0 * close)
         ls, taker = frame[col.LONG_SHORT_RATIO], frame[col.TAKER_RATIO]
-        flow = candle_flow(frame)
+        flow = frame[col.CANDLE_FLOW]
         known = ls.notna() & taker.notna()
 
         def crowd(sign: int) -> tuple[pd.Series, pd.Series]:

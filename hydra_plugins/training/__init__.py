@@ -1,0 +1,1 @@
+"""Training HYDRA's two models: datasets, labels, purged walk-forward validation."""
