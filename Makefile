@@ -44,8 +44,8 @@ download-data: setup
 	@# In futures mode Freqtrade adds the 1h mark candles and the funding rates by itself.
 
 lint: setup
-	$(BIN)/ruff check hydra_plugins user_data tests benchmarks
-	$(BIN)/ruff format --check hydra_plugins user_data tests benchmarks
+	$(BIN)/ruff check hydra_plugins user_data tests benchmarks scripts
+	$(BIN)/ruff format --check hydra_plugins user_data tests benchmarks scripts
 	$(BIN)/lint-imports
 
 test: lint

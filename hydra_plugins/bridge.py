@@ -43,6 +43,8 @@ T = TypeVar("T")
 __all__ = ["STARTUP_CANDLES", "HydraBridge", "HydraParameters", "fail_closed", "validate_config"]
 STOP_KEY = "hydra_stop_pct"
 TARGET_KEY = "hydra_target_pct"
+SCORE_KEY = "hydra_ml_score"
+REGIME_KEY = "hydra_regime"
 _API_SECRET_PLACEHOLDER = "set-FREQTRADE__API_SERVER__JWT_SECRET_KEY-in-.env"
 
 
@@ -135,6 +137,8 @@ class HydraBridge:
         self.store: IntelStore | None = None
         self.recorder: IntelRecorder | None = None
         self._health: dict[str, str] = {}
+        self._model_candle: pd.Timestamp | None = None
+        self._model_block: str | None = None
 
     # bot_start
     def start(self) -> None:
@@ -148,6 +152,9 @@ class HydraBridge:
             signal.values(values)  # a hydra.json value outside a parameter's range refuses the start
         self.store = self._open_store()
         self.recorder = self._build_recorder()
+        self.pipeline.load_models()
+        for use in (self.pipeline.scorer, self.pipeline.regime_model):
+            (logger.error if use.blocking else logger.info)("HYDRA %s", use.status())
         logger.info("HYDRA started: %d signals, warm-up %d candles", len(self.pipeline.signals), needed)
 
     @property
@@ -232,10 +239,33 @@ class HydraBridge:
         message = (
             f"HYDRA {pair}: entries blocked, {reason}" if reason else f"HYDRA {pair}: data healthy, entries allowed"
         )
-        (logger.warning if reason else logger.info)(message)
-        self.strategy.dp.send_msg(message)
+        self._tell(message, warning=bool(reason))
 
     # bot_loop_start
+    def refresh_models(self, current_time: datetime) -> None:
+        """At the first loop of each candle: swap in model files a retraining run rewrote (after their checks).
+
+        Every change (a new model in use, a refused file, a model that stops entries) is logged and
+        sent to Telegram/FreqUI, once.
+        """
+        candle = pd.Timestamp(current_time).floor(pd.Timedelta(minutes=timeframe_to_minutes(self.strategy.timeframe)))
+        if candle == self._model_candle:
+            return
+        self._model_candle = candle
+        for message in self.ready.refresh_models():
+            self._tell(f"HYDRA {message}", warning="NOT LOADED" in message or "refused" in message)
+        block = self.ready.model_block
+        if block != self._model_block:
+            self._model_block = block
+            if block:
+                self._tell(f"HYDRA: new entries stopped, a model failed its checks: {block}", warning=True)
+            else:
+                self._tell("HYDRA: models verified, entries allowed", warning=False)
+
+    def _tell(self, message: str, *, warning: bool) -> None:
+        (logger.warning if warning else logger.info)(message)
+        self.strategy.dp.send_msg(message)
+
     def refresh_intel(self, current_time: datetime) -> None:
         """Live and dry-run: record the light intel sources that are due (never in backtests)."""
         if self.recorder is not None:
@@ -331,6 +361,12 @@ class HydraBridge:
             raise ValueError(f"no usable stop/target for {trade.pair} ({stop}, {target})")
         trade.set_custom_data(STOP_KEY, stop)
         trade.set_custom_data(TARGET_KEY, target)
+        # What L2/L3 thought of the entry, kept with the trade (FreqUI and /status show custom data).
+        score = rows[col.ML_SCORE].iloc[-1] if col.ML_SCORE in rows else None
+        if score is not None and pd.notna(score):
+            trade.set_custom_data(SCORE_KEY, round(float(score), 4))
+        if col.REGIME in rows:
+            trade.set_custom_data(REGIME_KEY, str(rows[col.REGIME].iloc[-1]))
         return stop, target
 
     # exit side: never blocks

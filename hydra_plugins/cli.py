@@ -7,6 +7,7 @@ hydra markets snapshot [--output FILE]   refresh the snapshot from Binance (need
 hydra config check -c CONFIG [-c ...]    validate a config's "hydra" section
 hydra report signals [--timerange ...]   event study of the five signals (table, CSV, PNG)
 hydra calibrate cascade                  refit the cascade probability and measure it on later data
+hydra train scorer|regime|all [--days N] train the signal scorer / regime classifier, walk-forward validated
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from hydra_plugins.replay import markets
 
 logger = logging.getLogger("hydra")
 DEFAULT_STORE = "user_data/hydra/intel.sqlite"
+DEFAULT_CONFIG = "config/config.json"
 
 
 def _serve(args: argparse.Namespace) -> markets.MarketsServer:
@@ -126,7 +128,7 @@ def _research_inputs(args: argparse.Namespace):
     config = load_from_files(args.config) if args.config else {}
     cfg = load_hydra_config(config.get("hydra"))
     root = Path(args.data_root) if args.data_root else default_data_root()
-    datadir = root / "binance"
+    datadir = Path(args.datadir) if getattr(args, "datadir", None) else root / "binance"
     if not datadir.is_dir():
         raise FileNotFoundError(f"no Freqtrade data in {datadir}; run make download-data or set HYDRA_DATA_DIR")
     metrics = root / "binance-metrics"
@@ -189,6 +191,27 @@ def cmd_calibrate_cascade(args: argparse.Namespace) -> int:
     for level, c in check["alerts"].items():
         print(f"  alert at {level}: warned before {c['warned']}/{c['events']} cascades, "
               f"{c['false_alerts']}/{c['alerts']} alerts false")  # fmt: skip
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from hydra_plugins.commands.train import days_timerange, train
+    from hydra_plugins.training.history import strategy_parameters
+    from hydra_plugins.training.models import TrainSpec
+
+    if args.config is None and Path(DEFAULT_CONFIG).is_file():
+        args.config = [DEFAULT_CONFIG]
+    cfg, data, pairs = _research_inputs(args)
+    if args.days is not None and args.timerange:
+        raise ValueError("pass --days or --timerange, not both")
+    timerange = days_timerange(data, pairs, args.days) if args.days is not None else args.timerange
+    overrides = strategy_parameters(Path(args.params)) if args.params else {}
+    spec = TrainSpec(
+        pairs, timerange, n_splits=args.folds, seed=args.seed, progress=not args.no_progress, overrides=overrides
+    )
+    print(f"training {args.model} on {', '.join(pairs)}; {timerange or 'all data'}; data {data.datadir}")
+    for line in train(args.model, cfg, data, spec, Path(args.output_dir)):
+        print(line)
     return 0
 
 
@@ -395,6 +418,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--horizon-bars", type=int, default=16, help="candles ahead the probability covers")
     p.add_argument("--output", help="file to write (default: the calibration shipped with HYDRA)")
     p.set_defaults(func=cmd_calibrate_cascade)
+
+    t = groups.add_parser("train", help="train the signal scorer and the regime classifier (walk-forward validated)")
+    t.add_argument("model", choices=["scorer", "regime", "all"])
+    research_args(t)
+    t.add_argument("--datadir", help="Freqtrade data folder (default: <data-root>/binance)")
+    t.add_argument("--days", type=int, help="train on the last N days of the data")
+    t.add_argument("--timerange", help="YYYYMMDD-YYYYMMDD, as Freqtrade's (default: all data)")
+    t.add_argument("--folds", type=int, default=5, help="walk-forward folds (default 5)")
+    t.add_argument("--seed", type=int, default=42)
+    t.add_argument("--params", help="signal thresholds from a strategy parameter file (hydra.json)")
+    t.add_argument("--output-dir", default="models", help="where the models and their cards go (default models/)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bars")
+    t.set_defaults(func=cmd_train)
 
     c = groups.add_parser("config", help="check HYDRA's configuration")
     csub = c.add_subparsers(dest="action", required=True)

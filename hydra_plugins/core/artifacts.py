@@ -56,6 +56,7 @@ def _replace_atomically(path: Path, blob: bytes) -> None:
             handle.write(blob)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a model file is read by other users (a container)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -131,3 +131,15 @@ def market_states(
         if loaded is not None:
             logger.info("%s: %d candles", pair, len(loaded[0]))
             yield pair, pipe.market_state(*loaded), loaded[1], start
+
+
+def latest_candle(data: ResearchData, pairs: Iterable[str]) -> pd.Timestamp | None:
+    """Return the newest candle's date over ``pairs`` (None when none has candles)."""
+    handler = get_datahandler(data.datadir, "feather")
+    newest = None
+    for pair in pairs:
+        candles = _load(handler, pair, data.timeframe, CandleType.FUTURES)
+        if not candles.empty:
+            last = candles["date"].iloc[-1]
+            newest = last if newest is None else max(newest, last)
+    return newest

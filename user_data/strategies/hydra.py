@@ -13,6 +13,16 @@ from pandas import DataFrame
 from hydra_plugins.bridge import STARTUP_CANDLES, HydraBridge, HydraParameters, fail_closed
 from hydra_plugins.core import columns as col
 
+REGIME_COLORS = {
+    "TRENDING_UP": "green",
+    "TRENDING_DOWN": "red",
+    "RANGING": "gray",
+    "HIGH_VOLATILITY": "orange",
+    "CASCADE_RISK": "black",
+    "SQUEEZE_LONG": "blue",
+    "SQUEEZE_SHORT": "purple",
+}
+
 
 class Hydra(HydraParameters, IStrategy):
     """Trade where other futures traders are forced to act (see README: the five layers).
@@ -49,7 +59,13 @@ class Hydra(HydraParameters, IStrategy):
             },
             # L2 gate: size multiplier 1 = ALLOW, 0.5 = REDUCE, 0 = BLOCK (hover shows hydra_gate_reason)
             "L2 gate": {col.GATE_SIZE_MULT: {"color": "black"}, col.CASCADE_PROB: {"color": "red"}},
-            "Signal": {col.DIRECTION: {"color": "teal", "type": "bar"}, col.CONFIDENCE: {"color": "gray"}},
+            "Signal": {
+                col.DIRECTION: {"color": "teal", "type": "bar"},
+                col.CONFIDENCE: {"color": "gray"},
+                col.ML_SCORE: {"color": "orange"},  # the scorer's P(profitable) of the winning signal
+            },
+            # The regime classifier's class probabilities (empty when the rules decide the regime).
+            "Regime model": {col.regime_prob_column(r): {"color": c} for r, c in REGIME_COLORS.items()},
         },
     }
 
@@ -59,6 +75,7 @@ class Hydra(HydraParameters, IStrategy):
 
     @fail_closed(default=None)
     def bot_loop_start(self, current_time: datetime, **kwargs) -> None:
+        self.hydra.refresh_models(current_time)
         self.hydra.refresh_intel(current_time)
 
     def informative_pairs(self):
