@@ -8,10 +8,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from freqtrade.data.btanalysis import load_backtest_data
+from freqtrade.misc import deep_merge_dicts
 
 from hydra_plugins.alpha.signals import REGISTRY
+from hydra_plugins.core import columns as col
+from hydra_plugins.core.config import load_hydra_config
+from hydra_plugins.pipeline import STARTUP_CANDLES, Pipeline
+from hydra_plugins.training.history import ResearchData, load_pair
 from tests.conftest import DATADIR, ROOT, needs_data
 
 pytestmark = [needs_data, pytest.mark.backtest]
@@ -50,18 +57,60 @@ def test_backtest_three_months_trades_with_hydra_tags(offline_config, userdir):
     assert trades["profit_abs"].min() > -0.0125 * 10_000
 
 
-def test_lookahead_analysis_finds_no_bias(offline_config, userdir, tmp_path):
+@pytest.mark.parametrize(
+    ("overlays", "min_signals"),
+    [(["all-signals.json"], 15), (["all-signals.json", "ml-gate.json"], 8)],
+    ids=["regime-model", "regime-model-and-scorer"],
+)
+def test_lookahead_analysis_finds_no_bias(offline_config, userdir, tmp_path, overlays, min_signals):
     report = tmp_path / "lookahead.csv"
-    freqtrade(
-        "lookahead-analysis", offline_config, userdir, "-c", str(ROOT / "config" / "all-signals.json"),
+    configs = [arg for name in overlays for arg in ("-c", str(ROOT / "config" / name))]
+    result = freqtrade(
+        "lookahead-analysis", offline_config, userdir, *configs,
         "--timerange", "20240201-20240315", "--lookahead-analysis-exportfilename", str(report),
     )  # fmt: skip
+    logs = result.stdout + result.stderr
+    assert "HYDRA regime model: in use" in logs
+    assert ("HYDRA signal scorer: in use" in logs) == ("ml-gate.json" in overlays)
     with report.open() as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 1
     assert rows[0]["has_bias"] == "False", rows[0]
-    assert int(rows[0]["total_signals"]) >= 10
+    assert int(rows[0]["total_signals"]) >= min_signals
     assert rows[0]["biased_entry_signals"] == "0" and rows[0]["biased_indicators"] == ""
+
+
+def test_backtest_trades_only_what_the_signal_scorer_passes(offline_config, userdir):
+    """The L3 gate in a real backtest: every trade's signal candle scored at or above the threshold."""
+    overlays = ["all-signals.json", "ml-gate.json"]
+    configs = [arg for name in overlays for arg in ("-c", str(ROOT / "config" / name))]
+    freqtrade(
+        "backtesting", offline_config, userdir, *configs, "--timerange", "20240101-20240301",
+        "--cache", "none", "--export", "trades",
+    )  # fmt: skip
+    trades = load_backtest_data(userdir / "backtest_results")
+    assert len(trades) >= 5
+    # Recompute what the strategy saw, independently of the backtest, from the same config.
+    merged = {}
+    for name in ["config.json", *overlays]:
+        merged = deep_merge_dicts(json.loads((ROOT / "config" / name).read_text()).get("hydra", {}), merged)
+    pipe = Pipeline(load_hydra_config(merged), 15)
+    pipe.load_models()
+    assert pipe.scorer.active is not None
+    threshold = pipe.cfg.alpha.ml_threshold
+    below = 0
+    for pair, group in trades.groupby("pair"):
+        start, end = pd.Timestamp("2024-01-01", tz="UTC"), pd.Timestamp("2024-03-02", tz="UTC")
+        candles, inputs = load_pair(ResearchData(DATADIR), pair, start, end, STARTUP_CANDLES)
+        frame = pipe.alpha(pipe.populate(candles, inputs)).set_index("date")
+        for trade in group.itertuples():
+            row = frame.loc[pd.Timestamp(trade.open_date) - pd.Timedelta(minutes=15)]
+            assert row[col.SIGNAL] == trade.enter_tag
+            assert row[col.ML_SCORE] >= threshold, (pair, trade.open_date, row[col.ML_SCORE])
+        firing = np.logical_or.reduce([frame[col.signal_column(s.name, "dir")] != 0 for s in pipe.signals])
+        scores = frame[[col.signal_score_column(s.name) for s in pipe.signals]]
+        below += int((scores[firing] < threshold).any(axis=1).sum())
+    assert below > 0  # signals the gate turned away
 
 
 def test_recursive_analysis_confirms_the_startup_candle_count(offline_config, userdir):

@@ -143,7 +143,7 @@ def market_features(frame: pd.DataFrame, timeframe: pd.Timedelta) -> pd.DataFram
     out["regime_rules"] = frame[col.REGIME_RULES].astype(str)
     closes_at = pd.DatetimeIndex(pd.to_datetime(frame["date"], utc=True)) + timeframe
     hour = (closes_at.hour + closes_at.minute / 60.0).to_numpy()
-    weekday = (closes_at.dayofweek + hour / 24.0).to_numpy()
+    weekday = (closes_at.day_of_week + hour / 24.0).to_numpy()
     out["hour_sin"], out["hour_cos"] = np.sin(2 * np.pi * hour / 24), np.cos(2 * np.pi * hour / 24)
     out["weekday_sin"], out["weekday_cos"] = np.sin(2 * np.pi * weekday / 7), np.cos(2 * np.pi * weekday / 7)
     return out
