@@ -123,3 +123,18 @@ def test_dotenv_reaches_a_local_freqtrade_process(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     risk = result.stdout[result.stdout.index('"risk"') :]
     assert '"max_leverage": 7' in risk.split("}")[0]
+
+
+def test_compose_trainer_retrains_into_the_models_the_bot_reads():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    trainer, bot = compose["services"]["hydra-trainer"], compose["services"]["hydra"]
+    script = trainer["command"][0]
+    hydra_call = script.split("&& hydra ", 1)[1].split(";", 1)[0].split()
+    args = build_parser().parse_args(hydra_call)
+    assert args.func.__name__ == "cmd_train" and args.model == "all" and args.days == 180
+    assert args.output_dir == "/freqtrade/models" and "./models:/freqtrade/models" in bot["volumes"]
+    assert "./models:/freqtrade/models" in trainer["volumes"]
+    # The bot's default model paths are relative to its working directory, /freqtrade.
+    assert HydraConfig().alpha.scorer.path == "models/signal_scorer.cbm"
+    assert HydraConfig().stats.regime_model.path == "models/regime_classifier.ubj"
+    assert "sleep 604800" in script  # weekly
