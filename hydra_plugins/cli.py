@@ -101,11 +101,21 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
     # As Freqtrade builds it: files merged in order, then FREQTRADE__* variables (and .env) on top.
     config = deep_merge_dicts(environment_vars_to_dict(), load_from_files(args.config))
+    from hydra_plugins.pipeline import Pipeline
+
     hydra = validate_config(config, STARTUP_CANDLES)
     print(
         f"hydra config OK: {len(hydra.assets)} assets, max leverage {hydra.risk.max_leverage}x, "
         f"risk {hydra.risk.risk_per_trade:.2%} per trade"
     )
+    # The models as bot_start would find them (relative paths: from where this runs).
+    pipe = Pipeline(hydra, 15)
+    pipe.load_models()
+    for use in (pipe.scorer, pipe.regime_model):
+        print(use.status())
+    if pipe.model_block:
+        print(f"hydra: error: the bot would stop new entries: {pipe.model_block}", file=sys.stderr)
+        return 1
     return 0
 
 

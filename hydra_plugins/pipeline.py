@@ -47,9 +47,11 @@ class ModelUse:
         self.name = name
         self.cfg = cfg
         self.path = Path(cfg.path)
-        # Auto mode with no file at all: run without the model (and say so); otherwise keep a slot.
-        absent = cfg.enabled is None and not card_path(self.path).exists() and not self.path.exists()
-        self.slot: ModelSlot | None = None if cfg.enabled is False or absent else ModelSlot(self.path, load)
+        self.slot: ModelSlot | None = None if cfg.enabled is False else ModelSlot(self.path, load)
+
+    def _absent(self) -> bool:
+        """Auto mode with neither the model nor its card on disk: run without it (a first training may add it)."""
+        return self.cfg.enabled is None and not (self.path.exists() or card_path(self.path).exists())
 
     @property
     def active(self) -> Any:
@@ -62,18 +64,18 @@ class ModelUse:
     @property
     def blocking(self) -> str | None:
         """Why new entries must stop because of this model, or None."""
-        if self.slot is None or self.slot.model is not None:
+        if self.slot is None or self.slot.model is not None or self._absent():
             return None
         return f"{self.name} {self.path}: {self.slot.error}"
 
     def status(self) -> str:
         """One line for the log and the user: what is in use and why."""
-        if self.cfg.enabled is False:
-            return f"{self.name}: off (config)"
         if self.slot is None:
-            return f"{self.name}: no model at {self.path}; running without it"
+            return f"{self.name}: off (config)"
         model = self.slot.model
         if model is None:
+            if self._absent():
+                return f"{self.name}: no model at {self.path}; running without it"
             return f"{self.name}: NOT LOADED, new entries stop: {self.slot.error}"
         card = model.card
         what = f"{self.path} sha256 {str(card.get('sha256'))[:12]} trained {card.get('training', {}).get('span')}"

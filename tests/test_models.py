@@ -335,3 +335,24 @@ def test_bridge_announces_a_refused_model_and_swaps_in_a_fixed_one_at_the_next_c
     bridge.refresh_models(t0.replace(minute=16))
     assert bridge.ready.model_block is None and bridge.ready.scorer.active is not None
     assert sent[-1] == "HYDRA: models verified, entries allowed"
+
+
+def test_auto_mode_picks_up_a_first_model_written_while_running(tmp_path):
+    cfg = load_hydra_config({"stats": {"regime_model": {"path": str(tmp_path / "regime_classifier.ubj")}}})
+    pipe = Pipeline(cfg, 15)
+    pipe.load_models()
+    assert pipe.model_block is None and pipe.regime_model.active is None
+    copy_model(REGIME, tmp_path)  # the first `hydra train regime` finishes
+    assert pipe.refresh_models() and pipe.regime_model.active is not None
+
+
+def test_config_check_reports_the_models_and_fails_on_a_broken_one(tmp_path, capsys):
+    path = copy_model(SCORER, tmp_path)
+    edit_card(path, features=list(reversed(SCORER_FEATURES)))
+    overlay = tmp_path / "broken.json"
+    overlay.write_text(json.dumps({"hydra": {"alpha": {"scorer": {"path": str(path), "enabled": True}}}}))
+    assert hydra(["config", "check", "-c", str(ROOT / "config" / "config.json")]) == 0
+    assert "regime model: in use" in capsys.readouterr().out
+    assert hydra(["config", "check", "-c", str(ROOT / "config" / "config.json"), "-c", str(overlay)]) == 1
+    captured = capsys.readouterr()
+    assert "signal scorer: NOT LOADED" in captured.out and "would stop new entries" in captured.err

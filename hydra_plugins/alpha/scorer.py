@@ -60,4 +60,4 @@ class SignalScorer:
         """Return P(profitable) for each row of ``features`` (empty input, empty output)."""
         if features.empty:
             return np.zeros(0)
-        return self.model.predict_proba(feature_pool(features))[:, 1]
+        return self.model.predict_proba(feature_pool(features), thread_count=1)[:, 1]

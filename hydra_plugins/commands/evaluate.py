@@ -11,12 +11,11 @@ import argparse
 import os
 from pathlib import Path
 
-from hydra_plugins.training.evaluate import MODEL_CHOICES, walk_forward_backtest
-
 DEFAULT_CONFIG = "config/config.json"
 DEFAULT_TIMERANGE = "20220101-20230701"  # the development span; later data stays held out
 DEFAULT_OUTPUT = "user_data/hydra/walk_forward"
 DEFAULT_STORE = "user_data/hydra/intel.sqlite"
+MODEL_CHOICES = ("scorer", "regime", "all")  # as training.evaluate.MODEL_CHOICES, which is slow to import
 
 
 def default_datadir() -> Path:
@@ -30,6 +29,8 @@ def default_datadir() -> Path:
 
 def cmd_walk_forward(args: argparse.Namespace) -> int:
     """Run the walk-forward backtest and print its report."""
+    from hydra_plugins.training.evaluate import walk_forward_backtest
+
     configs = args.config or [DEFAULT_CONFIG]
     datadir = Path(args.datadir) if args.datadir else default_datadir()
     result = walk_forward_backtest(

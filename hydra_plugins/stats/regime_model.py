@@ -81,6 +81,7 @@ class RegimeModel:
         booster = xgboost.Booster()
         try:
             booster.load_model(bytearray(artifact.blob))
+            booster.set_param({"nthread": 1})  # a few rows per candle; threads only contend with the bot
         except xgboost.core.XGBoostError as exc:
             raise ModelArtifactError(f"{path}: XGBoost cannot read it: {str(exc).splitlines()[0]}") from None
         if booster.num_features() != len(REGIME_MODEL_FEATURES):

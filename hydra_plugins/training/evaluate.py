@@ -32,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ from freqtrade.data.btanalysis import load_backtest_data, load_backtest_stats
 from freqtrade.data.metrics import calculate_max_drawdown
 from tqdm import tqdm
 
-from hydra_plugins.core.config import load_hydra_config
+from hydra_plugins.core.config import HydraConfig, load_hydra_config
 from hydra_plugins.core.errors import HydraError
 from hydra_plugins.intel.store import IntelStore
 from hydra_plugins.replay.markets import MarketsServer, ccxt_overlay, load_snapshot
@@ -192,7 +192,9 @@ def _config_wallet(config: Mapping[str, Any]) -> float:
     return float(wallet)
 
 
-def _model_overlay(records: Mapping[str, ModelRecord]) -> dict[str, Any]:
+def model_overlay(records: Mapping[str, ModelRecord]) -> dict[str, Any]:
+    """Return the config overlay pointing the strategy at ``records``' files; a model absent or untrained is off."""
+
     def entry(record: ModelRecord | None, default: str) -> dict[str, Any]:
         if record is None or not record.trained:
             return {"path": default, "enabled": False}
@@ -214,7 +216,7 @@ def _card_summary(card: Mapping[str, Any]) -> dict[str, float]:
 def _train_window(
     window: Window,
     wanted: Sequence[str],
-    cfg: Any,
+    cfg: HydraConfig,
     data: ResearchData,
     pairs: Sequence[str],
     *,
@@ -268,20 +270,20 @@ def _with_status(records: Mapping[str, ModelRecord], logfile: Path, window: Wind
     out = []
     for record in records.values():
         status = statuses.get(record.name)
-        if status is None:  # no such log line (an older strategy?): what the config asked for
+        if status is None:  # no such line in the log: report what the overlay asked for, and say so
             in_use = record.trained and (record.forced or bool(record.recommended))
-            status = "in use" if in_use else record.status
+            status = f"{'in use' if in_use else 'off'} (as configured; no status line in Freqtrade's log)"
         elif status.startswith("NOT LOADED"):
             raise BacktestError(f"window {window.number}: the {record.name} model failed its checks: {status}")
         else:
             in_use = status.startswith("in use")
         if not record.trained:
             status = record.status
-        out.append(ModelRecord(**{**asdict(record), "in_use": in_use, "status": status}))
+        out.append(replace(record, in_use=in_use, status=status))
     return tuple(out)
 
 
-def _tail(text: str, lines: int = 25) -> str:
+def _tail(text: str, lines: int = 12) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
@@ -470,7 +472,7 @@ def walk_forward_backtest(
                     window, wanted, cfg, data, pairs, n_splits=n_splits, seed=seed, force=force_models,
                     model_dir=window_dir / "models", progress=progress, bar=bar,
                 )  # fmt: skip
-                overlays = {WITH_MODELS: _model_overlay(records), BASELINE: _model_overlay({})}
+                overlays = {WITH_MODELS: model_overlay(records), BASELINE: model_overlay({})}
                 for run in RUNS:
                     bar.set_postfix_str(f"window {window.number}: backtest {run}")
                     overlay = window_dir / f"overlay_{run}.json"
@@ -525,6 +527,10 @@ def _fmt_model(record: ModelRecord | None) -> str:
 def _models_cell(run: WindowRun) -> dict[str, str]:
     by_name = {m.name: m for m in run.models}
     return {name: _fmt_model(by_name.get(name)) for name in ("scorer", "regime")}
+
+
+def _pct(value: float) -> str:
+    return "-" if value != value else f"{value:.1f}"
 
 
 def _day(ts: pd.Timestamp) -> str:
@@ -597,7 +603,7 @@ def render_markdown(
     for run in RUNS:
         t = totals[run]
         lines.append(
-            f"| {RUN_TITLES[run]} | {t['windows']} | {t['trades']} | {t['win_rate_pct']:.1f} | "
+            f"| {RUN_TITLES[run]} | {t['windows']} | {t['trades']} | {_pct(t['win_rate_pct'])} | "
             f"{t['profit_abs']:+,.2f} | {t['profit_pct']:+.2f} | {t['max_drawdown_pct']:.2f} | "
             f"{t['final_balance']:,.2f} |"
         )

@@ -129,7 +129,7 @@ def _fit_scorer(x: pd.DataFrame, y: pd.Series, settings: ScorerSettings, seed: i
         l2_leaf_reg=settings.l2_leaf_reg,
         loss_function="Logloss",
         random_seed=seed,
-        thread_count=-1,
+        thread_count=1,
         verbose=False,
         allow_writing_files=False,
     )
@@ -246,8 +246,13 @@ def _fit_regime(x: pd.DataFrame, codes: np.ndarray, settings: RegimeSettings, se
         "min_child_weight": 5.0,
         "tree_method": "hist",
         "eval_metric": "mlogloss",
+        # A fixed starting margin (equal for every class): XGBoost 3 otherwise fits one per class,
+        # which takes seconds per round when a class is absent from a window's training rows.
+        "base_score": 0.5,
         "seed": seed,
-        "nthread": 0,
+        # One thread: the models are small, and multi-threaded XGBoost slows down a hundredfold when
+        # another process (a backtest, the bot) holds the cores; one thread is also reproducible.
+        "nthread": 1,
     }
     matrix = xgboost.DMatrix(
         x[list(REGIME_MODEL_FEATURES)].to_numpy(dtype=float),
