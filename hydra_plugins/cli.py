@@ -8,6 +8,7 @@ hydra config check -c CONFIG [-c ...]    validate a config's "hydra" section
 hydra report signals [--timerange ...]   event study of the five signals (table, CSV, PNG)
 hydra calibrate cascade                  refit the cascade probability and measure it on later data
 hydra train scorer|regime|all [--days N] train the signal scorer / regime classifier, walk-forward validated
+hydra evaluate walk-forward              retrain per window, backtest each next window with the models of its time
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import argparse
 import errno
 import json
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -25,6 +25,8 @@ from pathlib import Path
 
 import httpx
 
+from hydra_plugins.commands import DEFAULT_CONFIG, DEFAULT_STORE, default_data_root
+from hydra_plugins.commands.evaluate import add_parser as add_evaluate_parser
 from hydra_plugins.core.env import load_dotenv_file
 from hydra_plugins.core.errors import HydraError
 from hydra_plugins.intel.sources.binance_rest import FAPI_URL
@@ -32,8 +34,6 @@ from hydra_plugins.intel.sources.binance_ws import FORCE_ORDER_URL
 from hydra_plugins.replay import markets
 
 logger = logging.getLogger("hydra")
-DEFAULT_STORE = "user_data/hydra/intel.sqlite"
-DEFAULT_CONFIG = "config/config.json"
 
 
 def _serve(args: argparse.Namespace) -> markets.MarketsServer:
@@ -117,15 +117,6 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         print(f"hydra: error: the bot would stop new entries: {pipe.model_block}", file=sys.stderr)
         return 1
     return 0
-
-
-def default_data_root() -> Path:
-    """Return where history lives: $HYDRA_DATA_DIR, else ../shared/data when present, else user_data/data."""
-    env = os.environ.get("HYDRA_DATA_DIR")
-    if env:
-        return Path(env)
-    shared = Path("../shared/data")
-    return shared if (shared / "binance").is_dir() else Path("user_data/data")
 
 
 def _research_inputs(args: argparse.Namespace):
@@ -441,6 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--output-dir", default="models", help="where the models and their cards go (default models/)")
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
     t.set_defaults(func=cmd_train)
+
+    add_evaluate_parser(groups)
 
     c = groups.add_parser("config", help="check HYDRA's configuration")
     csub = c.add_subparsers(dest="action", required=True)

@@ -13,9 +13,9 @@ import pytest
 
 from hydra_plugins.commands.evaluate import add_parser
 from hydra_plugins.core.config import load_hydra_config
+from hydra_plugins.core.errors import BacktestError
 from hydra_plugins.training.datasets import regime_dataset, scorer_dataset
 from hydra_plugins.training.evaluate import (
-    BacktestError,
     ModelRecord,
     Window,
     equity_curves,

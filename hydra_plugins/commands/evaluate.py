@@ -8,23 +8,13 @@ the models of its time, then the same windows without models; see
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
-DEFAULT_CONFIG = "config/config.json"
+from hydra_plugins.commands import DEFAULT_CONFIG, DEFAULT_STORE, default_data_root
+
 DEFAULT_TIMERANGE = "20220101-20230701"  # the development span; later data stays held out
 DEFAULT_OUTPUT = "user_data/hydra/walk_forward"
-DEFAULT_STORE = "user_data/hydra/intel.sqlite"
 MODEL_CHOICES = ("scorer", "regime", "all")  # as training.evaluate.MODEL_CHOICES, which is slow to import
-
-
-def default_datadir() -> Path:
-    """Return Freqtrade's data folder as ``hydra``'s default_data_root() finds it, with ``binance/`` appended."""
-    env = os.environ.get("HYDRA_DATA_DIR")
-    if env:
-        return Path(env) / "binance"
-    shared = Path("../shared/data/binance")
-    return shared if shared.is_dir() else Path("user_data/data/binance")
 
 
 def cmd_walk_forward(args: argparse.Namespace) -> int:
@@ -32,7 +22,7 @@ def cmd_walk_forward(args: argparse.Namespace) -> int:
     from hydra_plugins.training.evaluate import walk_forward_backtest
 
     configs = args.config or [DEFAULT_CONFIG]
-    datadir = Path(args.datadir) if args.datadir else default_datadir()
+    datadir = Path(args.datadir) if args.datadir else default_data_root() / "binance"
     result = walk_forward_backtest(
         [Path(c) for c in configs],
         datadir,

@@ -50,3 +50,7 @@ class LLMGateError(HydraError):
 
 class SnapshotError(HydraError):
     """The offline market snapshot is missing or malformed."""
+
+
+class BacktestError(HydraError):
+    """A ``freqtrade backtesting`` run that HYDRA started (the walk-forward backtest) failed."""

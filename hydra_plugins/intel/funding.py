@@ -77,3 +77,27 @@ def funding_columns(
     slots = np.ceil(since / period).clip(lower=1)
     out[col.MINUTES_TO_FUNDING] = (slots * period - since) / pd.Timedelta(minutes=1)
     return out
+
+
+def funding_paid(funding: pd.DataFrame | None, entry_ns: np.ndarray, exit_ns: np.ndarray) -> np.ndarray:
+    """Return the sum of the funding rates settled while each position was open (fraction of notional).
+
+    ``entry_ns`` / ``exit_ns`` are UTC nanoseconds. A settlement exactly at entry counts as before the
+    position, one exactly at exit as inside it. A long pays this sum (a short receives it); a missing
+    rate counts as 0, and no funding frame as no funding. Raise KeyError when ``funding`` lacks
+    ``date`` or ``funding_rate``.
+    """
+    if funding is None or funding.empty:
+        return np.zeros(len(entry_ns))
+    missing = [c for c in ("date", "funding_rate") if c not in funding.columns]
+    if missing:
+        raise KeyError(f"funding frame is missing columns {missing}")
+    times = pd.DatetimeIndex(pd.to_datetime(funding["date"], utc=True)).astype("datetime64[ns, UTC]").asi8
+    rates = pd.to_numeric(funding["funding_rate"]).to_numpy(dtype=float, na_value=np.nan)
+    order = np.argsort(times, kind="stable")
+    times = times[order]
+    cumulative = np.concatenate([[0.0], np.cumsum(np.nan_to_num(rates[order], nan=0.0))])
+    return (
+        cumulative[np.searchsorted(times, exit_ns, side="right")]
+        - cumulative[np.searchsorted(times, entry_ns, side="right")]
+    )

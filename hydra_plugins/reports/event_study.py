@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from hydra_plugins.core import columns as col
+from hydra_plugins.intel.funding import funding_paid
 
 try:
     from scipy import stats as _scipy_stats
@@ -92,27 +93,6 @@ SUMMARY_COLUMNS = (
 
 def _utc_index(values: pd.Series) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(pd.to_datetime(values, utc=True)).astype("datetime64[ns, UTC]")
-
-
-def _funding_sums(funding: pd.DataFrame | None, entry_ns: np.ndarray, exit_ns: np.ndarray) -> np.ndarray:
-    if funding is None or funding.empty:
-        return np.zeros(len(entry_ns))
-    missing = [c for c in ("date", "funding_rate") if c not in funding.columns]
-    if missing:
-        raise KeyError(f"funding frame is missing columns {missing}")
-    settled = pd.DataFrame(
-        {
-            "ns": _utc_index(funding["date"]).asi8,
-            "rate": pd.to_numeric(funding["funding_rate"]).to_numpy(dtype=float, na_value=np.nan),
-        }
-    ).sort_values("ns", kind="stable")
-    times = settled["ns"].to_numpy()
-    cumulative = np.concatenate([[0.0], np.cumsum(np.nan_to_num(settled["rate"].to_numpy(), nan=0.0))])
-    # side="right": a settlement exactly at entry is counted as before it, one exactly at exit as inside.
-    return (
-        cumulative[np.searchsorted(times, exit_ns, side="right")]
-        - cumulative[np.searchsorted(times, entry_ns, side="right")]
-    )
 
 
 def _empty_events() -> pd.DataFrame:
@@ -207,7 +187,7 @@ def signal_events(
     side = direction[signal_pos]
     gross_pct = side * (exit_price / entry_price - 1.0) * 100.0
     fee_pct = np.full(len(signal_pos), 2.0 * fee_rate * 100.0)
-    funding_pct = side * _funding_sums(funding, date_ns[entry_pos], date_ns[exit_pos]) * 100.0
+    funding_pct = side * funding_paid(funding, date_ns[entry_pos], date_ns[exit_pos]) * 100.0
     event_regimes = regimes[signal_pos]
     return pd.DataFrame(
         {

@@ -48,6 +48,18 @@ class Regime(StrEnum):
     SQUEEZE_SHORT = "SQUEEZE_SHORT"
 
 
+# The rules' order, first match wins; RANGING is what is left.
+RULE_ORDER = (
+    Regime.CASCADE_RISK,
+    Regime.HIGH_VOLATILITY,
+    Regime.SQUEEZE_LONG,
+    Regime.SQUEEZE_SHORT,
+    Regime.TRENDING_UP,
+    Regime.TRENDING_DOWN,
+    Regime.RANGING,
+)
+
+
 class Gate(StrEnum):
     """L2's verdict on new entries."""
 
@@ -69,16 +81,10 @@ def regime_column(frame: pd.DataFrame, cfg: StatsConfig) -> pd.Series:
         trend & (fast > slow) & (slope > 0) & (close > fast),
         trend & (fast < slow) & (slope < 0) & (close < fast),
     ]
-    labels = [
-        Regime.CASCADE_RISK,
-        Regime.HIGH_VOLATILITY,
-        Regime.SQUEEZE_LONG,
-        Regime.SQUEEZE_SHORT,
-        Regime.TRENDING_UP,
-        Regime.TRENDING_DOWN,
-    ]
     values = np.select(
-        [c.fillna(False).to_numpy(dtype=bool) for c in conditions], [str(x) for x in labels], str(Regime.RANGING)
+        [c.fillna(False).to_numpy(dtype=bool) for c in conditions],
+        [str(x) for x in RULE_ORDER[:-1]],
+        str(Regime.RANGING),
     )
     return pd.Series(values, index=frame.index, name=col.REGIME)
 

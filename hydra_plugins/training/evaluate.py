@@ -43,7 +43,7 @@ from freqtrade.data.metrics import calculate_max_drawdown
 from tqdm import tqdm
 
 from hydra_plugins.core.config import HydraConfig, load_hydra_config
-from hydra_plugins.core.errors import HydraError
+from hydra_plugins.core.errors import BacktestError
 from hydra_plugins.intel.store import IntelStore
 from hydra_plugins.replay.markets import MarketsServer, ccxt_overlay, load_snapshot
 from hydra_plugins.training.history import ResearchData, parse_timerange
@@ -62,10 +62,6 @@ DEFAULT_WALLET = 10_000.0
 _STATUS_LINE = re.compile(r"HYDRA (signal scorer|regime model): (.*)$")
 _LOG_NAMES = {"signal scorer": "scorer", "regime model": "regime"}
 _DROP_TRADE_COLUMNS = ("orders",)
-
-
-class BacktestError(HydraError):
-    """A ``freqtrade backtesting`` run of the walk-forward backtest exited with an error."""
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from hydra_plugins.stats.regime import Regime
+from hydra_plugins.intel.funding import funding_paid
+from hydra_plugins.stats.regime import RULE_ORDER
 
 OUTCOME_COLUMNS = (
     "signal_pos",
@@ -53,15 +54,7 @@ STOP, TAKE_PROFIT, TIME_STOP, UNKNOWN = "stop", "take_profit", "time_stop", "unk
 _REASONS = np.array([STOP, TAKE_PROFIT, TIME_STOP, UNKNOWN], dtype=object)
 
 # Ties in future_regime go to the first class here: the rule order of stats/regime.py.
-REGIME_PRIORITY = (
-    Regime.CASCADE_RISK,
-    Regime.HIGH_VOLATILITY,
-    Regime.SQUEEZE_LONG,
-    Regime.SQUEEZE_SHORT,
-    Regime.TRENDING_UP,
-    Regime.TRENDING_DOWN,
-    Regime.RANGING,
-)
+REGIME_PRIORITY = RULE_ORDER
 FUTURE_REGIME = "future_regime"
 
 _WINDOW_CELLS = 2_000_000  # trades x candles simulated at once: bounds memory, keeps numpy busy
@@ -73,24 +66,6 @@ def _utc_ns(values: pd.Series) -> np.ndarray:
 
 def _utc_dates(ns: np.ndarray) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(ns.astype(np.int64).view("datetime64[ns]")).tz_localize("UTC")
-
-
-def _funding_sums(funding: pd.DataFrame | None, entry_ns: np.ndarray, exit_ns: np.ndarray) -> np.ndarray:
-    if funding is None or funding.empty:
-        return np.zeros(len(entry_ns))
-    missing = [c for c in ("date", "funding_rate") if c not in funding.columns]
-    if missing:
-        raise KeyError(f"funding frame is missing columns {missing}")
-    times = _utc_ns(funding["date"])
-    rates = pd.to_numeric(funding["funding_rate"]).to_numpy(dtype=float, na_value=np.nan)
-    order = np.argsort(times, kind="stable")
-    times = times[order]
-    cumulative = np.concatenate([[0.0], np.cumsum(np.nan_to_num(rates[order], nan=0.0))])
-    # side="right": a settlement exactly at entry is counted as before it, one exactly at exit as inside.
-    return (
-        cumulative[np.searchsorted(times, exit_ns, side="right")]
-        - cumulative[np.searchsorted(times, entry_ns, side="right")]
-    )
 
 
 def _aligned(name: str, values: object, size: int, dtype: type) -> np.ndarray:
@@ -226,7 +201,7 @@ def trade_outcomes(
     gross_pct[done] = side[done] * (exit_price[done] / entries - 1.0) * 100.0
     fee_pct = np.full(size, 2.0 * fee_rate * 100.0)
     funding_pct = np.full(size, np.nan)
-    funding_pct[done] = side[done] * _funding_sums(funding, entry_ns[done], exit_ns[done]) * 100.0
+    funding_pct[done] = side[done] * funding_paid(funding, entry_ns[done], exit_ns[done]) * 100.0
     net_pct = gross_pct - fee_pct - funding_pct
     profitable = pd.array(np.where(done, net_pct > 0, False), dtype="boolean")
     profitable[~done] = pd.NA
