@@ -10,10 +10,8 @@ import pandas as pd
 
 from hydra_plugins.core.config import HydraConfig
 from hydra_plugins.training.history import ResearchData, latest_candle
-from hydra_plugins.training.models import TrainSpec, train_regime, train_scorer
+from hydra_plugins.training.models import REGIME_FILE, SCORER_FILE, TrainSpec, train_regime, train_scorer
 
-SCORER_FILE = "signal_scorer.cbm"
-REGIME_FILE = "regime_classifier.ubj"
 TARGETS = ("scorer", "regime", "all")
 
 

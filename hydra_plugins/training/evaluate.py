@@ -47,12 +47,10 @@ from hydra_plugins.core.errors import BacktestError
 from hydra_plugins.intel.store import IntelStore
 from hydra_plugins.replay.markets import MarketsServer, ccxt_overlay, load_snapshot
 from hydra_plugins.training.history import ResearchData, parse_timerange
-from hydra_plugins.training.models import TrainSpec, train_regime, train_scorer
+from hydra_plugins.training.models import REGIME_FILE, SCORER_FILE, TrainSpec, train_regime, train_scorer
 
 logger = logging.getLogger(__name__)
 
-SCORER_FILE = "signal_scorer.cbm"
-REGIME_FILE = "regime_classifier.ubj"
 MODEL_CHOICES = ("scorer", "regime", "all")
 WITH_MODELS, BASELINE = "models", "baseline"
 RUNS = (WITH_MODELS, BASELINE)

@@ -44,6 +44,8 @@ from hydra_plugins.training.datasets import FEE_RATE, regime_dataset, scorer_dat
 from hydra_plugins.training.history import ResearchData
 from hydra_plugins.training.walk_forward import binary_metrics, multiclass_metrics, purged_walk_forward, summarize_folds
 
+SCORER_FILE = "signal_scorer.cbm"  # the file names in models/ (and in each walk-forward window)
+REGIME_FILE = "regime_classifier.ubj"
 SCORER_LABEL = (
     "1 if the trade the signal would open (entry at the next candle's open, HYDRA's exits: the "
     "signal's ATR stop, its take-profit where the signal uses one, its time limit) made money after "
