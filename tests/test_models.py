@@ -356,3 +356,15 @@ def test_config_check_reports_the_models_and_fails_on_a_broken_one(tmp_path, cap
     assert hydra(["config", "check", "-c", str(ROOT / "config" / "config.json"), "-c", str(overlay)]) == 1
     captured = capsys.readouterr()
     assert "signal scorer: NOT LOADED" in captured.out and "would stop new entries" in captured.err
+
+
+def test_each_trade_keeps_its_signal_candles_score_and_regime():
+    from tests.test_strategy import FakeTrade, signal_frame, started_bridge
+
+    frame = signal_frame().assign(
+        **{col.ML_SCORE: [0.1, 0.61234, 0.3, 0.4], col.REGIME: ["RANGING", "SQUEEZE_LONG", "RANGING", "RANGING"]}
+    )
+    bridge = started_bridge(frame)
+    trade = FakeTrade(datetime(2024, 3, 1, 0, 30, 4, tzinfo=UTC))  # signal candle: 00:15, the second row
+    bridge.record_entry(trade)
+    assert trade.custom["hydra_ml_score"] == 0.6123 and trade.custom["hydra_regime"] == "SQUEEZE_LONG"
