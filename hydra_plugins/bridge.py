@@ -153,8 +153,8 @@ class HydraBridge:
         self.store = self._open_store()
         self.recorder = self._build_recorder()
         self.pipeline.load_models()
-        for use in (self.pipeline.scorer, self.pipeline.regime_model):
-            (logger.error if use.blocking else logger.info)("HYDRA %s", use.status())
+        for status in self.pipeline.model_statuses():
+            (logger.error if "NOT LOADED" in status else logger.info)("HYDRA %s", status)
         logger.info("HYDRA started: %d signals, warm-up %d candles", len(self.pipeline.signals), needed)
 
     @property
@@ -251,15 +251,18 @@ class HydraBridge:
         candle = pd.Timestamp(current_time).floor(pd.Timedelta(minutes=timeframe_to_minutes(self.strategy.timeframe)))
         if candle == self._model_candle:
             return
+        first = self._model_candle is None
         self._model_candle = candle
-        for message in self.ready.refresh_models():
+        # The first loop tells the user what bot_start found (Telegram/FreqUI are up by then), later ones what changed.
+        messages = self.ready.model_statuses() if first else self.ready.refresh_models()
+        for message in messages:
             self._tell(f"HYDRA {message}", warning="NOT LOADED" in message or "refused" in message)
         block = self.ready.model_block
         if block != self._model_block:
             self._model_block = block
             if block:
                 self._tell(f"HYDRA: new entries stopped, a model failed its checks: {block}", warning=True)
-            else:
+            elif not first:
                 self._tell("HYDRA: models verified, entries allowed", warning=False)
 
     def _tell(self, message: str, *, warning: bool) -> None:

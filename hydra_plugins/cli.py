@@ -25,7 +25,7 @@ from pathlib import Path
 
 import httpx
 
-from hydra_plugins.commands import DEFAULT_CONFIG, DEFAULT_STORE, default_data_root
+from hydra_plugins.commands import DEFAULT_CONFIG, DEFAULT_PARAMS, DEFAULT_STORE, default_data_root, signal_overrides
 from hydra_plugins.commands.evaluate import add_parser as add_evaluate_parser
 from hydra_plugins.core.env import load_dotenv_file
 from hydra_plugins.core.errors import HydraError
@@ -197,7 +197,6 @@ def cmd_calibrate_cascade(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from hydra_plugins.commands.train import days_timerange, train
-    from hydra_plugins.training.history import strategy_parameters
     from hydra_plugins.training.models import TrainSpec
 
     if args.config is None and Path(DEFAULT_CONFIG).is_file():
@@ -206,11 +205,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.days is not None and args.timerange:
         raise ValueError("pass --days or --timerange, not both")
     timerange = days_timerange(data, pairs, args.days) if args.days is not None else args.timerange
-    overrides = strategy_parameters(Path(args.params)) if args.params else {}
+    overrides = signal_overrides(args.params)
     spec = TrainSpec(
         pairs, timerange, n_splits=args.folds, seed=args.seed, progress=not args.no_progress, overrides=overrides
     )
-    print(f"training {args.model} on {', '.join(pairs)}; {timerange or 'all data'}; data {data.datadir}")
+    print(
+        f"training {args.model} on {', '.join(pairs)}; {timerange or 'all data'}; data {data.datadir}; "
+        f"thresholds {'the defaults' if not overrides else args.params or DEFAULT_PARAMS}"
+    )
     for line in train(args.model, cfg, data, spec, Path(args.output_dir)):
         print(line)
     return 0
@@ -428,7 +430,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--timerange", help="YYYYMMDD-YYYYMMDD, as Freqtrade's (default: all data)")
     t.add_argument("--folds", type=int, default=5, help="walk-forward folds (default 5)")
     t.add_argument("--seed", type=int, default=42)
-    t.add_argument("--params", help="signal thresholds from a strategy parameter file (hydra.json)")
+    t.add_argument(
+        "--params", help=f"signal thresholds from a strategy parameter file (default: {DEFAULT_PARAMS} when present)"
+    )
     t.add_argument("--output-dir", default="models", help="where the models and their cards go (default models/)")
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
     t.set_defaults(func=cmd_train)

@@ -79,9 +79,11 @@ class ModelUse:
             return f"{self.name}: NOT LOADED, new entries stop: {self.slot.error}"
         card = model.card
         what = f"{self.path} sha256 {str(card.get('sha256'))[:12]} trained {card.get('training', {}).get('span')}"
+        # A newer file on disk failed its checks: the verified model stays in use until a good one arrives.
+        refused = f"; the file now on disk was refused: {self.slot.rejected}" if self.slot.rejected else ""
         if self.active is None:
-            return f"{self.name}: verified but not used, its card does not recommend it ({what})"
-        return f"{self.name}: in use ({what})"
+            return f"{self.name}: verified but not used, its card does not recommend it ({what}){refused}"
+        return f"{self.name}: in use ({what}){refused}"
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,10 @@ class Pipeline:
         self.regime_model: ModelUse | None = None
 
     # bot_start and every new candle
+    def model_statuses(self) -> list[str]:
+        """One line per model: in use, unused and why, or stopping entries and why."""
+        return [use.status() for use in (self.scorer, self.regime_model) if use is not None]
+
     def load_models(self) -> None:
         """Open the signal scorer and the regime model the config asks for, and load them."""
         self.scorer = ModelUse("signal scorer", self.cfg.alpha.scorer, SignalScorer.load)
@@ -111,15 +117,14 @@ class Pipeline:
         self.refresh_models()
 
     def refresh_models(self) -> list[str]:
-        """Swap in model files rewritten since the last call (after their checks); return what changed."""
+        """Swap in model files rewritten since the last call (after their checks); return the new statuses."""
         changed = []
         for use in (self.scorer, self.regime_model):
             if use is not None and use.slot is not None:
                 before = (use.slot.model, use.slot.error, use.slot.rejected)
                 use.slot.refresh()
                 if (use.slot.model, use.slot.error, use.slot.rejected) != before:
-                    refused = f"; refused a newer file: {use.slot.rejected}" if use.slot.rejected else ""
-                    changed.append(use.status() + refused)
+                    changed.append(use.status())
         return changed
 
     @property
@@ -196,8 +201,13 @@ class Pipeline:
         out = pd.DataFrame(np.nan, index=frame.index, columns=names)
         rows = frame[col.RV_RATIO].notna().to_numpy() & frame[col.VOL_PCTILE].notna().to_numpy()
         if model is not None and rows.any():
-            probs = model.predict(regime_features(frame.loc[rows], self.timeframe))
-            out.loc[rows, names] = probs.to_numpy()
+            # Features on the whole frame, then the rows: their trailing windows need the rows before.
+            features = regime_features(frame, self.timeframe).loc[rows]
+            try:
+                out.loc[rows, names] = model.predict(features).to_numpy()
+            except Exception as exc:  # the rules decide; new entries stop until a good file arrives
+                self.regime_model.slot.fail(f"prediction failed: {exc!r}")
+                out.loc[:, names] = np.nan
         return out
 
     # populate_entry_trend (thresholds are hyperopt parameters, so signals run once per epoch)
@@ -236,7 +246,10 @@ class Pipeline:
             rows = firing[sig.name]
             if rows.any():
                 sub = frame.loc[rows]
-                values[rows] = scorer.predict(signal_features(sub, sig, market.loc[sub.index]))
+                try:
+                    values[rows] = scorer.predict(signal_features(sub, sig, market.loc[sub.index]))
+                except Exception as exc:  # unscored signals do not trade; new entries stop with the reason
+                    self.scorer.slot.fail(f"prediction failed: {exc!r}")
             scores[sig.name] = values
         return scores
 

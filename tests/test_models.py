@@ -327,7 +327,8 @@ def test_bridge_announces_a_refused_model_and_swaps_in_a_fixed_one_at_the_next_c
     bridge = HydraBridge(strategy)
     bridge.start()
     t0 = datetime(2024, 3, 1, 0, 1, tzinfo=UTC)
-    bridge.refresh_models(t0)
+    bridge.refresh_models(t0)  # the first loop tells the user what bot_start found
+    assert any("signal scorer: NOT LOADED" in m for m in sent) and any("regime model: in use" in m for m in sent)
     assert bridge.ready.model_block and any("new entries stopped" in m for m in sent)
     copy_model(SCORER, tmp_path)  # a retraining run writes a good file
     bridge.refresh_models(t0.replace(minute=7))  # same candle: no swap yet
@@ -368,3 +369,33 @@ def test_each_trade_keeps_its_signal_candles_score_and_regime():
     trade = FakeTrade(datetime(2024, 3, 1, 0, 30, 4, tzinfo=UTC))  # signal candle: 00:15, the second row
     bridge.record_entry(trade)
     assert trade.custom["hydra_ml_score"] == 0.6123 and trade.custom["hydra_regime"] == "SQUEEZE_LONG"
+
+
+def test_a_malformed_card_or_a_file_written_out_of_order_is_refused_then_retried(tmp_path):
+    path = copy_model(SCORER, tmp_path)
+    edit_card(path, library="catboost 1.2")  # not an object: the card fails its checks, nothing crashes
+    slot = ModelSlot(path, SignalScorer.load)
+    slot.refresh()
+    assert slot.model is None and "library missing or of the wrong type" in slot.error
+    # A copy that lands card first, model second: refused while the bytes disagree, taken once they agree.
+    shutil.copy(card_path(SCORER), card_path(path))
+    path.write_bytes(SCORER.read_bytes()[:100])
+    slot.refresh()
+    assert slot.model is None and "sha256" in slot.error
+    shutil.copy(SCORER, path)
+    assert slot.refresh() and slot.model is not None
+
+
+@needs_data
+def test_a_model_failing_at_run_time_stops_entries_and_the_rules_take_the_regime(monkeypatch):
+    def broken(self, features):
+        raise RuntimeError("corrupt tree")
+
+    monkeypatch.setattr(RegimeModel, "predict", broken)
+    monkeypatch.setattr(SignalScorer, "predict", broken)
+    pipe, again = assessed(cfg=forced(), models=True)
+    assert (again[col.REGIME] == again[col.REGIME_RULES]).all()
+    assert "regime model" in pipe.model_block and "corrupt tree" in pipe.model_block
+    out = pipe.alpha(again)
+    assert not pipe.entry_columns(out)[["enter_long", "enter_short"]].to_numpy().any()
+    assert "NOT LOADED" in pipe.scorer.status() and "corrupt tree" in pipe.scorer.status()

@@ -19,6 +19,7 @@ from hydra_plugins.core.artifacts import read_artifact
 from hydra_plugins.core.errors import ModelArtifactError
 
 KIND = "signal_scorer"
+CLASSES = ("unprofitable", "profitable")
 
 
 def feature_pool(features: pd.DataFrame, label: pd.Series | None = None) -> catboost.Pool:
@@ -49,6 +50,11 @@ class SignalScorer:
             raise ModelArtifactError(f"{path}: CatBoost cannot read it: {exc}") from None
         if list(model.feature_names_) != list(SCORER_FEATURES):
             raise ModelArtifactError(f"{path}: the model's own feature names differ from its card")
+        categorical = [SCORER_FEATURES.index(name) for name in CATEGORICAL_FEATURES]
+        if sorted(model.get_cat_feature_indices()) != categorical:
+            raise ModelArtifactError(f"{path}: the model's categorical features are not {list(CATEGORICAL_FEATURES)}")
+        if artifact.card.get("classes") != list(CLASSES):
+            raise ModelArtifactError(f"{path}: classes {artifact.card.get('classes')} are not {list(CLASSES)}")
         return cls(model, artifact.card)
 
     @property

@@ -7,6 +7,18 @@ from pathlib import Path
 
 DEFAULT_STORE = "user_data/hydra/intel.sqlite"
 DEFAULT_CONFIG = "config/config.json"
+# Freqtrade's strategy parameter file: hyperopt writes it, and backtests and the bot load it.
+DEFAULT_PARAMS = "user_data/strategies/hydra.json"
+
+
+def signal_overrides(params: str | None) -> dict[str, float]:
+    """Return the signal thresholds the strategy trades with: ``params``, else hydra.json when present, else none."""
+    from hydra_plugins.training.history import strategy_parameters
+
+    path = Path(params) if params else Path(DEFAULT_PARAMS)
+    if params is None and not path.is_file():
+        return {}
+    return strategy_parameters(path)
 
 
 def default_data_root() -> Path:

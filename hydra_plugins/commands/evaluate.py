@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hydra_plugins.commands import DEFAULT_CONFIG, DEFAULT_STORE, default_data_root
+from hydra_plugins.commands import DEFAULT_CONFIG, DEFAULT_PARAMS, DEFAULT_STORE, default_data_root, signal_overrides
 
 DEFAULT_TIMERANGE = "20220101-20230701"  # the development span; later data stays held out
 DEFAULT_OUTPUT = "user_data/hydra/walk_forward"
@@ -39,6 +39,7 @@ def cmd_walk_forward(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         n_splits=args.folds,
         store=Path(args.store) if args.store else None,
+        overrides=signal_overrides(args.params),
     )
     print(result.files["markdown"].read_text())
     print("Wrote " + ", ".join(str(p) for p in result.files.values()))
@@ -79,6 +80,10 @@ def add_parser(groups: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--folds", type=int, default=5, help="walk-forward folds inside each training (default 5)")
     p.add_argument("--store", default=DEFAULT_STORE, help="intel store the training reads, when present")
+    p.add_argument(
+        "--params",
+        help=f"signal thresholds the training labels with (default: {DEFAULT_PARAMS} when present, as the backtests)",
+    )
     p.add_argument("--output-dir", default=DEFAULT_OUTPUT, help=f"where the report goes (default {DEFAULT_OUTPUT})")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_walk_forward)

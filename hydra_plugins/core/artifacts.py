@@ -104,6 +104,10 @@ def read_card(model_path: Path) -> dict[str, Any]:
         raise ModelArtifactError(f"model card {path} is unreadable: {exc}") from None
     if not isinstance(card, dict):
         raise ModelArtifactError(f"model card {path} is not a JSON object")
+    expected = {"kind": str, "sha256": str, "features": list, "library": dict}
+    wrong = [key for key, kind in expected.items() if not isinstance(card.get(key), kind)]
+    if wrong:
+        raise ModelArtifactError(f"model card {path}: {', '.join(wrong)} missing or of the wrong type")
     return card
 
 
@@ -145,21 +149,28 @@ def read_artifact(
     return Artifact(model_path, blob, card)
 
 
-def _fingerprint(path: Path) -> tuple[int, int] | None:
-    try:
-        st = card_path(path).stat()
-    except OSError:
-        return None
-    return st.st_mtime_ns, st.st_size
+def _fingerprint(path: Path) -> tuple[tuple[int, int, int] | None, ...]:
+    """What identifies the files on disk now: the card's and the model's (inode, mtime, size)."""
+
+    def stat(p: Path) -> tuple[int, int, int] | None:
+        try:
+            st = p.stat()
+        except OSError:
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
+    return stat(card_path(path)), stat(path)
 
 
 class ModelSlot(Generic[M]):
     """The model in use for one path, swapped for a newer one only after it passes its checks.
 
-    ``load`` turns a path into a model or raises ModelArtifactError. :meth:`refresh` re-reads when
-    the card on disk changed since the last attempt. Until a model has loaded, :attr:`error` says
-    why there is none; once one has, a newer file that fails its checks is refused (logged, in
-    :attr:`rejected`) and the verified model stays in use.
+    ``load`` turns a path into a model or raises. :meth:`refresh` re-reads when the card or the
+    model file on disk changed since the last attempt (a file written in place, or in the other
+    order than ``write_artifact``'s, is retried once complete). Until a model has loaded,
+    :attr:`error` says why there is none; once one has, a newer file that fails its checks is
+    refused (logged, in :attr:`rejected`) and the verified model stays in use. Any exception
+    from ``load`` counts as a failed check: a malformed file can never escape as a crash.
     """
 
     def __init__(self, path: Path, load: Callable[[Path], M]) -> None:
@@ -168,7 +179,7 @@ class ModelSlot(Generic[M]):
         self.model: M | None = None
         self.error: str | None = "not loaded yet"
         self.rejected: str | None = None
-        self._seen: tuple[int, int] | bool | None = False  # False: never tried
+        self._seen: object = None  # the files' fingerprint at the last attempt (None: never tried)
 
     def refresh(self) -> bool:
         """Load the model if its card changed since the last attempt; return True when a model was swapped in."""
@@ -178,12 +189,18 @@ class ModelSlot(Generic[M]):
         self._seen = seen
         try:
             model = self._load(self.path)
-        except ModelArtifactError as exc:
+        except Exception as exc:  # a malformed file must not crash the bot: it fails its checks
+            reason = str(exc) if isinstance(exc, ModelArtifactError) else f"{self.path}: unusable ({exc!r})"
             if self.model is None:
-                self.error = str(exc)
+                self.error = reason
             else:
-                self.rejected = str(exc)
-                logger.error("HYDRA keeps the model in use; the new %s was refused: %s", self.path.name, exc)
+                self.rejected = reason
+                logger.error("HYDRA keeps the model in use; the new %s was refused: %s", self.path.name, reason)
             return False
         self.model, self.error, self.rejected = model, None, None
         return True
+
+    def fail(self, reason: str) -> None:
+        """Drop the model in use (it failed at run time): until a file passes its checks, :attr:`error` says why."""
+        logger.error("HYDRA drops the model %s: %s", self.path.name, reason)
+        self.model, self.error = None, reason

@@ -116,7 +116,9 @@ class ModelConfig(_Frozen):
     ``enabled``: true uses the model and stops new entries while it is missing or fails its checks;
     false never loads it; null (the default) uses it when the file is there, passes its checks and
     its model card recommends it (its walk-forward validation beat the baseline), and says so in the
-    log either way. A file that is there but fails its checks stops new entries in both modes.
+    log either way. A file that is there but fails its checks at start (or a model that fails
+    while predicting) stops new entries in both modes; a newer file that fails while a verified
+    model is in use is refused and the verified model stays.
     A relative ``path`` is relative to the directory Freqtrade runs in (the project root).
     """
 

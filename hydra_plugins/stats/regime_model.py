@@ -14,6 +14,7 @@ the rules (``hydra_regime_rules``) stay the fallback and the baseline it must be
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,8 +85,11 @@ class RegimeModel:
             booster.set_param({"nthread": 1})  # a few rows per candle; threads only contend with the bot
         except xgboost.core.XGBoostError as exc:
             raise ModelArtifactError(f"{path}: XGBoost cannot read it: {str(exc).splitlines()[0]}") from None
-        if booster.num_features() != len(REGIME_MODEL_FEATURES):
-            raise ModelArtifactError(f"{path}: the model reads {booster.num_features()} features")
+        if booster.feature_names != list(REGIME_MODEL_FEATURES):
+            raise ModelArtifactError(f"{path}: the model's own feature names differ from its card")
+        num_class = json.loads(booster.save_config())["learner"]["learner_model_param"]["num_class"]
+        if int(num_class) != len(CLASSES):
+            raise ModelArtifactError(f"{path}: the model has {num_class} classes, not {len(CLASSES)}")
         return cls(booster, artifact.card)
 
     @property

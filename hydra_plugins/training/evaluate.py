@@ -220,8 +220,11 @@ def _train_window(
     model_dir: Path,
     progress: bool,
     bar: Any,
+    overrides: Mapping[str, float],
 ) -> dict[str, ModelRecord]:
-    spec = TrainSpec(pairs, window.train_timerange, n_splits=n_splits, seed=seed, progress=progress)
+    spec = TrainSpec(
+        pairs, window.train_timerange, n_splits=n_splits, seed=seed, progress=progress, overrides=overrides
+    )
     trainers = {"scorer": (train_scorer, SCORER_FILE), "regime": (train_regime, REGIME_FILE)}
     records = {}
     for name in wanted:
@@ -391,6 +394,7 @@ def walk_forward_backtest(
     store: Path | None = None,
     strategy: str = "Hydra",
     extra_args: Sequence[str] = (),
+    overrides: Mapping[str, float] | None = None,
 ) -> WalkForwardResult:
     """Retrain on each window's past, backtest its test window with those models and without; write the report.
 
@@ -398,6 +402,8 @@ def walk_forward_backtest(
     and every backtest runs with them. ``pairs`` default to the config's whitelist, ``wallet`` to its
     ``dry_run_wallet``. ``store`` is an intel store the training reads (the backtests find the
     strategy's own). ``extra_args`` go to every ``freqtrade backtesting`` (e.g. ``--userdir``).
+    ``overrides`` are the signal thresholds the training labels with (the backtests load the
+    strategy's ``hydra.json`` themselves, so pass the same values).
     Writes ``walk_forward.md``, ``walk_forward.json``, ``walk_forward_trades.csv`` and
     ``walk_forward_equity.png`` into ``output_dir``, and each window's models, overlays and
     Freqtrade results into ``output_dir/window_NN/``.
@@ -464,7 +470,7 @@ def walk_forward_backtest(
                 window_dir = output_dir / f"window_{window.number:02d}"
                 records = _train_window(
                     window, wanted, cfg, data, pairs, n_splits=n_splits, seed=seed, force=force_models,
-                    model_dir=window_dir / "models", progress=progress, bar=bar,
+                    model_dir=window_dir / "models", progress=progress, bar=bar, overrides=overrides or {},
                 )  # fmt: skip
                 overlays = {WITH_MODELS: model_overlay(records), BASELINE: model_overlay({})}
                 for run in RUNS:

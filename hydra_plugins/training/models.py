@@ -92,7 +92,8 @@ def _span(dates: pd.Series) -> str:
     return f"{dates.min():%Y-%m-%d %H:%M} -> {dates.max():%Y-%m-%d %H:%M} UTC"
 
 
-def _common_card(kind: str, spec: TrainSpec, data: ResearchData, dates: pd.Series, rows: int) -> dict[str, Any]:
+def _common_card(kind: str, spec: TrainSpec, data: ResearchData, ds: pd.DataFrame) -> dict[str, Any]:
+    dates, pairs, rows = ds["date"], ds["pair"], len(ds)
     return {
         "kind": kind,
         "hydra_version": hydra_plugins.__version__,
@@ -107,11 +108,12 @@ def _common_card(kind: str, spec: TrainSpec, data: ResearchData, dates: pd.Serie
         "training": {
             "span": _span(dates),
             "timerange": spec.timerange,
-            "pairs": list(spec.pairs),
+            "pairs": [p for p in spec.pairs if p in set(pairs)],  # those that gave rows (no candles: skipped)
             "rows": rows,
             "timeframe": data.timeframe,
             "datadir": str(data.datadir),
             "seed": spec.seed,
+            "signal_thresholds": dict(spec.overrides) or "the signals' defaults",
         },
     }
 
@@ -190,12 +192,12 @@ def train_scorer(
     summary = summarize_folds(fold_rows, [*keys, "mean_net_pct_all", "mean_net_pct_passed"])
     beats = summary["brier"]["mean"] < summary["brier_base_rate"]["mean"] and summary["auc"]["mean"] > 0.5
     final = _fit_scorer(ds, ds["profitable"], settings, spec.seed)
-    card = _common_card(scorer_module.KIND, spec, data, ds["date"], len(ds))
+    card = _common_card(scorer_module.KIND, spec, data, ds)
     card.update(
         features=list(SCORER_FEATURES),
         feature_groups={k: list(v) for k, v in FEATURE_GROUPS.items()},
         categorical_features=list(CATEGORICAL_FEATURES),
-        classes=["unprofitable", "profitable"],
+        classes=list(scorer_module.CLASSES),
         label={
             "definition": SCORER_LABEL,
             "horizon_hours": cfg.risk.max_hold_hours,
@@ -324,7 +326,7 @@ def train_regime(
     wins = sum(r["macro_f1"] > r["rules_macro_f1"] for r in fold_rows)
     beats = summary["macro_f1"]["mean"] > summary["rules_macro_f1"]["mean"] and wins * 2 > len(fold_rows)
     final = _fit_regime(ds, codes, settings, spec.seed)
-    card = _common_card(regime_model.KIND, spec, data, ds["date"], len(ds))
+    card = _common_card(regime_model.KIND, spec, data, ds)
     card.update(
         features=list(REGIME_MODEL_FEATURES),
         classes=list(CLASSES),

@@ -73,9 +73,16 @@ class Hydra(HydraParameters, IStrategy):
         self.hydra = HydraBridge(self)
         self.hydra.start()
 
-    @fail_closed(default=None)
     def bot_loop_start(self, current_time: datetime, **kwargs) -> None:
+        self._refresh_models(current_time)
+        self._refresh_intel(current_time)
+
+    @fail_closed(default=None)
+    def _refresh_models(self, current_time: datetime) -> None:
         self.hydra.refresh_models(current_time)
+
+    @fail_closed(default=None)
+    def _refresh_intel(self, current_time: datetime) -> None:
         self.hydra.refresh_intel(current_time)
 
     def informative_pairs(self):
