@@ -373,6 +373,22 @@ class HydraBridge:
         return stop, target
 
     # exit side: never blocks
+    def _thesis_broken(self, trade: Trade) -> str | None:
+        """The thesis-health exit for ``trade`` on the newest closed candle; None (and logged) if it cannot tell.
+
+        A failure here must not take the stop, take-profit and time stop down with it.
+        """
+        try:
+            frame, _ = self.strategy.dp.get_analyzed_dataframe(trade.pair, self.strategy.timeframe)
+            if frame is None or frame.empty:
+                return None
+            return self.ready.thesis_broken(frame.iloc[-1], trade.enter_tag, trade.is_short)
+        except Exception:
+            logger.exception(
+                "HYDRA thesis check failed for %s trade %s; the other exits still apply", trade.pair, trade.id
+            )
+            return None
+
     def stoploss(self, trade: Trade, current_rate: float) -> float | None:
         stop_pct, _ = self.record_entry(trade)
         rate = stop_price(trade.open_rate, stop_pct, trade.is_short)
@@ -397,4 +413,5 @@ class HydraBridge:
             target_pct=target_pct,
             held_hours=held_hours,
             max_hold_hours=max_hold,
+            thesis_broken=self._thesis_broken(trade),
         )

@@ -26,6 +26,7 @@ from hydra_plugins.intel.features import IntelInputs, open_interest_columns, sto
 from hydra_plugins.intel.funding import funding_columns
 from hydra_plugins.intel.health import health_columns
 from hydra_plugins.intel.liquidations import liquidation_columns
+from hydra_plugins.risk.exits import thesis_reason
 from hydra_plugins.risk.leverage import pair_leverage
 from hydra_plugins.risk.sizing import StakeDecision, risk_stake
 from hydra_plugins.stats.cascade import CALIBRATION_PATH, CascadeModel, cascade_features
@@ -295,6 +296,19 @@ class Pipeline:
         if row.get(col.DIRECTION) != expected or row.get(col.SIGNAL) != entry_tag:
             return EntryVerdict(False, f"no {side} {entry_tag} signal on the newest candle")
         return EntryVerdict(True, "")
+
+    # custom_exit
+    def thesis_broken(self, row: Mapping[str, Any], entry_tag: str | None, is_short: bool) -> str | None:
+        """Return the thesis-health exit reason when the trade's signal says its thesis no longer holds.
+
+        ``row`` is the newest closed candle; the signal's ``inv_long`` / ``inv_short`` column decides.
+        A signal not enabled (or a candle without its columns) says nothing.
+        """
+        signal = self.signal(entry_tag)
+        if signal is None:
+            return None
+        invalid = row.get(col.signal_column(signal.name, "inv_short" if is_short else "inv_long"))
+        return thesis_reason(signal.name) if invalid is True or invalid == 1 else None
 
     # leverage
     def leverage(self, pair: str, row: Mapping[str, Any], exchange_max: float) -> float:

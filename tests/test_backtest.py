@@ -53,6 +53,12 @@ def test_backtest_three_months_trades_with_hydra_tags(offline_config, userdir):
     assert trades["enter_tag"].notna().all()
     assert trades["is_short"].any() and (~trades["is_short"]).any()
     assert trades["pair"].nunique() >= 5
+    # Thesis-health exits: trades close when their signal's invalidation condition holds.
+    reasons = set(trades["exit_reason"])
+    assert any(r.startswith("hydra_thesis_") for r in reasons), reasons
+    assert reasons <= {"stop_loss", "hydra_stop", "hydra_take_profit", "hydra_time_stop", "force_exit"} | {
+        f"hydra_thesis_{name.lower()}" for name in REGISTRY
+    }, reasons
     # 1 % risk sizing: no single trade may lose much more than 1 % of the 10 000 USDT wallet.
     assert trades["profit_abs"].min() > -0.0125 * 10_000
 

@@ -99,3 +99,13 @@ def test_stop_price_and_exits():
     assert exit_reason(current_rate=102.1, is_short=True, **kw) == "hydra_stop"
     assert exit_reason(current_rate=98.1, is_short=False, **{**kw, "held_hours": 30}) == "hydra_time_stop"
     assert math.isfinite(stop_price(1e-6, 0.1, False))
+
+
+def test_thesis_exit_comes_after_the_price_exits_and_before_the_time_stop():
+    base = {"open_rate": 100.0, "is_short": False, "stop_pct": 2.0, "target_pct": 3.0, "max_hold_hours": 24.0}
+    broken = "hydra_thesis_funding_squeeze"
+    assert exit_reason(current_rate=97.9, held_hours=1, thesis_broken=broken, **base) == "hydra_stop"
+    assert exit_reason(current_rate=103.1, held_hours=1, thesis_broken=broken, **base) == "hydra_take_profit"
+    assert exit_reason(current_rate=101.0, held_hours=30, thesis_broken=broken, **base) == broken
+    assert exit_reason(current_rate=101.0, held_hours=30, thesis_broken=None, **base) == "hydra_time_stop"
+    assert exit_reason(current_rate=101.0, held_hours=1, thesis_broken=None, **base) is None

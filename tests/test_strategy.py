@@ -235,3 +235,36 @@ def test_a_parameter_value_outside_its_range_refuses_the_start():
             HydraBridge(strategy).start()
     finally:
         param.value = saved
+
+
+def test_thesis_health_exit_reads_the_newest_closed_candle_of_the_trades_signal():
+    frame = signal_frame()
+    inv_long = col.signal_column("FUNDING_SQUEEZE", "inv_long")
+    inv_short = col.signal_column("FUNDING_SQUEEZE", "inv_short")
+    frame[inv_long], frame[inv_short] = [False, False, False, True], False
+    bridge = started_bridge(frame)
+    later = datetime(2024, 3, 1, 1, tzinfo=UTC)
+    trade = FakeTrade(datetime(2024, 3, 1, 0, 30, tzinfo=UTC))  # long FUNDING_SQUEEZE
+    assert bridge.exit(trade, later, 101.0) == "hydra_thesis_funding_squeeze"
+    assert bridge.exit(trade, later, 97.5) == "hydra_stop"  # the price exits come first
+    short = FakeTrade(datetime(2024, 3, 1, 0, 30, tzinfo=UTC), is_short=True)
+    assert bridge.exit(short, later, 99.0) is None  # the short's thesis still holds
+    other = FakeTrade(datetime(2024, 3, 1, 0, 30, tzinfo=UTC))
+    other.enter_tag = "CROWDING_FADE"  # not enabled: says nothing
+    other.custom = {"hydra_stop_pct": 2.0, "hydra_target_pct": 3.0}
+    assert bridge.exit(other, later, 101.0) is None
+
+
+def test_a_failing_thesis_check_leaves_the_other_exits_working(caplog):
+    bridge = started_bridge(signal_frame())
+    trade = FakeTrade(datetime(2024, 3, 1, 0, 30, tzinfo=UTC))
+    bridge.record_entry(trade)
+
+    def broken(pair, timeframe):
+        raise RuntimeError("dataprovider down")
+
+    bridge.strategy.dp.get_analyzed_dataframe = broken
+    with caplog.at_level(logging.ERROR):
+        assert bridge.exit(trade, datetime(2024, 3, 1, 1, tzinfo=UTC), 97.5) == "hydra_stop"
+        assert bridge.exit(trade, datetime(2024, 3, 2, 1, tzinfo=UTC), 101.0) == "hydra_time_stop"
+    assert "thesis check failed" in caplog.text

@@ -1,4 +1,4 @@
-"""Stops and exits fixed at entry: the stop price, take-profit and time stop."""
+"""Exits: the stop price, take-profit and time stop fixed at entry, and the thesis-health exit."""
 
 from __future__ import annotations
 
@@ -17,8 +17,11 @@ def exit_reason(
     target_pct: float | None,
     held_hours: float,
     max_hold_hours: float,
+    thesis_broken: str | None = None,
 ) -> str | None:
-    """Return why to exit now (``hydra_stop``, ``hydra_take_profit``, ``hydra_time_stop``), or None.
+    """Return why to exit now, or None: first ``hydra_stop``, then ``hydra_take_profit``, then the
+    thesis-health exit ``thesis_broken`` (the reason naming the signal whose invalidation condition
+    holds on the newest closed candle), then ``hydra_time_stop``.
 
     ``hydra_stop`` covers a price already beyond the stop when it is first checked (a gap or a slow
     fill), which Freqtrade's stoploss cannot express as a distance from the current price.
@@ -30,6 +33,13 @@ def exit_reason(
         return "hydra_stop"
     if target_pct is not None and target_pct > 0 and move_pct >= target_pct:
         return "hydra_take_profit"
+    if thesis_broken:
+        return thesis_broken
     if held_hours >= max_hold_hours:
         return "hydra_time_stop"
     return None
+
+
+def thesis_reason(signal_name: str) -> str:
+    """Return the exit reason of a trade whose signal's thesis no longer holds."""
+    return f"hydra_thesis_{signal_name.lower()}"
