@@ -35,6 +35,7 @@ from hydra_plugins.intel.recorder import Backoff, IntelRecorder, binance_tasks, 
 from hydra_plugins.intel.sources.binance_rest import BinanceFuturesClient
 from hydra_plugins.intel.store import IntelStore
 from hydra_plugins.pipeline import STARTUP_CANDLES, Pipeline
+from hydra_plugins.risk.correlation import OpenLeg
 from hydra_plugins.risk.exits import exit_reason, stop_price
 
 logger = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ __all__ = ["STARTUP_CANDLES", "HydraBridge", "HydraParameters", "fail_closed", "
 STOP_KEY = "hydra_stop_pct"
 TARGET_KEY = "hydra_target_pct"
 SCORE_KEY = "hydra_ml_score"
+SIZING_KEY = "hydra_sizing"  # Kelly fraction, risk share, multipliers, correlation penalty of the entry
 REGIME_KEY = "hydra_regime"
 _API_SECRET_PLACEHOLDER = "set-FREQTRADE__API_SERVER__JWT_SECRET_KEY-in-.env"
 
@@ -139,6 +141,7 @@ class HydraBridge:
         self._health: dict[str, str] = {}
         self._model_candle: pd.Timestamp | None = None
         self._model_block: str | None = None
+        self._sizing: dict[str, dict] = {}  # pair -> the sizing of the entry on its way, until it fills
 
     # bot_start
     def start(self) -> None:
@@ -304,6 +307,7 @@ class HydraBridge:
     ) -> float:
         open_trades = Trade.get_trades_proxy(is_open=True)
         open_exposure = sum(t.stake_amount * t.leverage for t in open_trades)
+        legs = [OpenLeg(t.pair, -1 if t.is_short else 1, self._closes(t.pair)) for t in open_trades if t.pair != pair]
         decision = self.ready.stake(
             pair,
             self._signal_row(pair),
@@ -313,14 +317,25 @@ class HydraBridge:
             open_positions=len(open_trades),
             min_stake=min_stake,
             max_stake=max_stake,
+            closes=self._closes(pair),
+            open_legs=legs,
         )
         if decision.stake <= 0:
             logger.warning("HYDRA refuses %s %s: %s", pair, entry_tag, decision.reason)
+            self._sizing.pop(pair, None)
         else:
+            self._sizing[pair] = decision.rationale
             # One line per entry is useful live; in a backtest it would bury Freqtrade's report.
             log = logger.info if self._is_live() else logger.debug
             log("HYDRA stake %s %s: %.2f (%s)", pair, entry_tag, decision.stake, decision.reason)
         return decision.stake
+
+    def _closes(self, pair: str) -> pd.Series:
+        """The pair's closes by date from its analyzed candles (up to the newest closed one)."""
+        frame, _ = self.strategy.dp.get_analyzed_dataframe(pair, self.strategy.timeframe)
+        if frame is None or frame.empty:
+            raise LookupError(f"no analyzed candles for {pair}")
+        return frame.set_index("date")["close"]
 
     def confirm_entry(self, pair: str, side: str, entry_tag: str | None, current_time: datetime) -> bool:
         row = self._signal_row(pair)
@@ -370,6 +385,9 @@ class HydraBridge:
             trade.set_custom_data(SCORE_KEY, round(float(score), 4))
         if col.REGIME in rows:
             trade.set_custom_data(REGIME_KEY, str(rows[col.REGIME].iloc[-1]))
+        sizing = self._sizing.pop(trade.pair, None)
+        if sizing is not None:
+            trade.set_custom_data(SIZING_KEY, sizing)
         return stop, target
 
     # exit side: never blocks

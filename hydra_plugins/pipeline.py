@@ -7,8 +7,8 @@ same code runs in backtests, live and in tests. ``bridge.py`` adapts it to Freqt
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from hydra_plugins.intel.features import IntelInputs, open_interest_columns, sto
 from hydra_plugins.intel.funding import funding_columns
 from hydra_plugins.intel.health import health_columns
 from hydra_plugins.intel.liquidations import liquidation_columns
+from hydra_plugins.risk.correlation import OpenLeg, correlation_multiplier
 from hydra_plugins.risk.exits import thesis_reason
 from hydra_plugins.risk.leverage import pair_leverage
 from hydra_plugins.risk.sizing import StakeDecision, risk_stake
@@ -327,10 +328,27 @@ class Pipeline:
         open_positions: int,
         min_stake: float | None,
         max_stake: float,
+        closes: pd.Series | None = None,
+        open_legs: Sequence[OpenLeg] = (),
     ) -> StakeDecision:
-        """Return the collateral to commit (0 = refuse) for a new position on ``pair``."""
+        """Return the collateral to commit (0 = refuse) for a new position on ``pair``.
+
+        P(profitable) is the scorer's score on the signal candle when it was scored, else the
+        signal's confidence; the reward/risk is its take-profit (expected return) over its stop.
+        ``closes`` (the pair's closes by date) and ``open_legs`` feed the correlation penalty.
+        """
         stop = _finite(row.get(col.STOP_PCT))
-        return risk_stake(
+        target = _finite(row.get(col.TARGET_PCT))
+        score = _finite(row.get(col.ML_SCORE))
+        win_prob = score if score is not None else _finite(row.get(col.CONFIDENCE))
+        reward_risk = target / stop if target is not None and stop else float("nan")
+        direction = int(row.get(col.DIRECTION, 0) or 0)
+        corr_mult, counted = 1.0, {}
+        if open_legs:
+            if closes is None:
+                return StakeDecision(0.0, 0.0, "no candles to measure the correlation with the open positions")
+            corr_mult, counted = correlation_multiplier(closes, direction, open_legs, self.cfg.risk)
+        decision = risk_stake(
             equity=equity,
             stop_pct=stop if stop is not None else float("nan"),
             leverage=leverage,
@@ -341,7 +359,14 @@ class Pipeline:
             min_stake=min_stake,
             max_stake=max_stake,
             cfg=self.cfg.risk,
+            win_prob=win_prob if win_prob is not None else float("nan"),
+            reward_risk=reward_risk,
+            correlation_mult=corr_mult,
         )
+        if decision.stake > 0:
+            rationale = {**decision.rationale, "p_source": "scorer" if score is not None else "confidence"}
+            decision = replace(decision, rationale={**rationale, "correlations": counted})
+        return decision
 
 
 def _finite(value: Any) -> float | None:

@@ -2,14 +2,17 @@
 
 import math
 
+import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hydra_plugins.core.config import SEED_ASSETS, RiskConfig
+from hydra_plugins.risk.correlation import OpenLeg, correlation_multiplier
 from hydra_plugins.risk.exits import exit_reason, stop_price
 from hydra_plugins.risk.leverage import pair_leverage
-from hydra_plugins.risk.sizing import risk_stake
+from hydra_plugins.risk.sizing import kelly_fraction, risk_stake
 
 CFG = RiskConfig()
 assets = st.sampled_from(sorted(SEED_ASSETS.items()))
@@ -109,3 +112,65 @@ def test_thesis_exit_comes_after_the_price_exits_and_before_the_time_stop():
     assert exit_reason(current_rate=101.0, held_hours=30, thesis_broken=broken, **base) == broken
     assert exit_reason(current_rate=101.0, held_hours=30, thesis_broken=None, **base) == "hydra_time_stop"
     assert exit_reason(current_rate=101.0, held_hours=1, thesis_broken=None, **base) is None
+
+
+def test_kelly_sizing_risks_less_when_the_edge_is_thin_and_nothing_without_one():
+    kw = {
+        "equity": 10_000, "leverage": 5, "size_mult": 1.0, "gate_mult": 1.0, "open_exposure_usd": 0,
+        "open_positions": 0, "min_stake": 5.0, "max_stake": 10_000, "cfg": CFG, "stop_pct": 2.0,
+    }  # fmt: skip
+    assert kelly_fraction(0.6, 2.0) == pytest.approx(0.4)
+    strong = risk_stake(win_prob=0.6, reward_risk=2.0, **kw)  # quarter Kelly 10 % > 1 %: the 1 % cap binds
+    assert strong.position_usd == pytest.approx(5_000) and strong.rationale["risk_fraction"] == 0.01
+    thin = risk_stake(win_prob=0.36, reward_risk=2.0, **kw)  # Kelly 0.04: a quarter of it is exactly 1 %
+    assert thin.rationale["kelly"] == pytest.approx(0.04) and thin.rationale["risk_fraction"] == pytest.approx(0.01)
+    thinner = risk_stake(win_prob=0.34, reward_risk=2.0, **kw)
+    assert thinner.rationale["risk_fraction"] == pytest.approx(0.25 * 0.01)
+    assert thinner.position_usd == pytest.approx(10_000 * 0.0025 / 0.02)
+    none = risk_stake(win_prob=0.3, reward_risk=2.0, **kw)
+    assert none.stake == 0 and "no edge" in none.reason
+    assert risk_stake(win_prob=float("nan"), reward_risk=2.0, **kw).stake == 0  # unknown p: refuse
+    halved = risk_stake(win_prob=0.6, reward_risk=2.0, correlation_mult=0.5, **kw)
+    assert halved.position_usd == pytest.approx(2_500) and halved.rationale["correlation_mult"] == 0.5
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    p=st.floats(0.0, 1.0),
+    b=st.floats(0.05, 10.0),
+    corr=st.floats(0.01, 1.0),
+    stop=st.floats(0.1, 10.0),
+    gate=st.sampled_from([0.0, 0.5, 1.0]),
+)
+def test_kelly_sizing_never_risks_more_than_kelly_or_the_cap(p, b, corr, stop, gate):
+    d = risk_stake(
+        equity=10_000, stop_pct=stop, leverage=5, size_mult=1.0, gate_mult=gate, open_exposure_usd=0,
+        open_positions=0, min_stake=None, max_stake=1e9, cfg=CFG, win_prob=p, reward_risk=b, correlation_mult=corr,
+    )  # fmt: skip
+    assert d.stake >= 0
+    kelly = p - (1 - p) / b
+    if kelly <= 0 or gate == 0:
+        assert d.stake == 0
+        return
+    loss_at_stop = d.stake * 5 * stop / 100
+    assert loss_at_stop <= 10_000 * min(CFG.risk_per_trade, CFG.kelly_multiplier * kelly) * gate * corr * (1 + 1e-9)
+
+
+def closes(values, start="2024-01-01"):
+    return pd.Series(values, index=pd.date_range(start, periods=len(values), freq="15min", tz="UTC"))
+
+
+def test_correlation_penalty_counts_what_moves_together_and_treats_unknown_as_the_worst():
+    rng = np.random.default_rng(3)
+    walk = closes(100 * np.exp(np.cumsum(rng.normal(0, 0.01, 800))))
+    other = closes(100 * np.exp(np.cumsum(rng.normal(0, 0.01, 800))))
+    mirror = closes(10_000 / walk.to_numpy())
+    same = OpenLeg("ETH/USDT:USDT", 1, walk)
+    mult, counted = correlation_multiplier(walk, 1, [same], CFG)
+    assert mult == pytest.approx(0.5) and counted["ETH/USDT:USDT"] == pytest.approx(1.0)
+    assert correlation_multiplier(walk, -1, [same], CFG)[0] == pytest.approx(1 / 1.5)  # opposite side: half
+    assert correlation_multiplier(walk, 1, [OpenLeg("X", 1, mirror)], CFG)[0] == pytest.approx(1.0)  # hedge
+    independent, _ = correlation_multiplier(walk, 1, [OpenLeg("Y", 1, other)], CFG)
+    assert 0.9 < independent <= 1.0
+    short_history = OpenLeg("Z", 1, closes(walk.to_numpy()[-20:], start="2030-01-01"))
+    assert correlation_multiplier(walk, 1, [short_history], CFG)[0] == pytest.approx(0.5)  # unknown: worst case

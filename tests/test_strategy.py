@@ -268,3 +268,25 @@ def test_a_failing_thesis_check_leaves_the_other_exits_working(caplog):
         assert bridge.exit(trade, datetime(2024, 3, 1, 1, tzinfo=UTC), 97.5) == "hydra_stop"
         assert bridge.exit(trade, datetime(2024, 3, 2, 1, tzinfo=UTC), 101.0) == "hydra_time_stop"
     assert "thesis check failed" in caplog.text
+
+
+def test_the_sizing_rationale_travels_from_the_stake_to_the_trade(monkeypatch):
+    from freqtrade.persistence import Trade
+
+    frame = signal_frame().assign(
+        close=[100.0, 101.0, 102.0, 103.0],
+        **{
+            col.STOP_PCT: 2.0, col.TARGET_PCT: 4.0, col.CONFIDENCE: 0.7, col.DIRECTION: 1, col.GATE_SIZE_MULT: 1.0,
+            col.ML_SCORE: float("nan"),
+        },
+    )  # fmt: skip
+    bridge = started_bridge(frame)
+    monkeypatch.setattr(Trade, "get_trades_proxy", staticmethod(lambda **kw: []))
+    bridge.strategy.wallets = type("W", (), {"get_total_stake_amount": staticmethod(lambda: 10_000.0)})()
+    stake = bridge.stake("BTC/USDT:USDT", 5.0, 5.0, 10_000.0, "FUNDING_SQUEEZE")
+    assert stake == pytest.approx(10_000 * 0.01 / 0.02 / 5)  # quarter Kelly (0.1375) above the 1 % cap
+    trade = FakeTrade(datetime(2024, 3, 1, 0, 30, 4, tzinfo=UTC))
+    bridge.record_entry(trade)
+    sizing = trade.custom["hydra_sizing"]
+    assert sizing["p_source"] == "confidence" and sizing["win_prob"] == 0.7 and sizing["reward_risk"] == 2.0
+    assert sizing["kelly"] == pytest.approx(0.7 - 0.3 / 2) and sizing["risk_fraction"] == 0.01

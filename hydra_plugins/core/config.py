@@ -213,6 +213,11 @@ class RiskConfig(_Frozen):
     max_positions: Annotated[int, Field(ge=1, le=100)] = 5
     risk_per_trade: Annotated[float, Field(gt=0.0, le=0.05)] = 0.01
     kelly_multiplier: Fraction = 0.25
+    # Correlation penalty: size x 1 / (1 + penalty x sum of positive return correlations with the open
+    # positions, opposite-direction ones weighted by correlation_opposite_weight), over correlation_bars.
+    correlation_penalty: Annotated[float, Field(ge=0.0, le=10.0)] = 1.0
+    correlation_opposite_weight: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
+    correlation_bars: Annotated[int, Field(ge=48, le=2880)] = 672
     liquidation_buffer: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
     max_hold_hours: Annotated[float, Field(gt=0.0, le=720.0)] = 24.0
 

@@ -1,4 +1,4 @@
-"""Stake sizing: a fixed fraction of equity at risk at the stop, then the caps.
+"""Stake sizing: quarter-Kelly, capped at a fixed fraction of equity at risk at the stop, then the caps.
 
 Freqtrade's stake is the collateral; the position is stake x leverage. Every function here is pure.
 """
@@ -6,7 +6,7 @@ Freqtrade's stake is the collateral; the position is stake x leverage. Every fun
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hydra_plugins.core.config import RiskConfig
 
@@ -18,6 +18,12 @@ class StakeDecision:
     stake: float
     position_usd: float
     reason: str
+    rationale: dict[str, float] = field(default_factory=dict)  # stored on the trade (set_custom_data)
+
+
+def kelly_fraction(win_prob: float, reward_risk: float) -> float:
+    """Return the Kelly fraction of equity to risk on a bet won with ``win_prob`` at ``reward_risk`` to 1."""
+    return win_prob - (1.0 - win_prob) / reward_risk
 
 
 def risk_stake(
@@ -32,10 +38,17 @@ def risk_stake(
     min_stake: float | None,
     max_stake: float,
     cfg: RiskConfig,
+    win_prob: float | None = None,
+    reward_risk: float | None = None,
+    correlation_mult: float = 1.0,
 ) -> StakeDecision:
-    """Size a new position so that hitting the stop loses ``cfg.risk_per_trade`` of equity (at most).
+    """Size a new position so that hitting the stop loses at most ``cfg.risk_per_trade`` of equity.
 
-    The position is scaled by the pair's size multiplier and the L2 gate factor, then capped by
+    With ``win_prob`` (the scorer's P(profitable), else the signal's confidence) and ``reward_risk``
+    (the signal's expected return over its stop), the share of equity at risk is
+    ``min(kelly_multiplier x Kelly, risk_per_trade)``; a Kelly fraction at or below zero (no edge by
+    the signal's own numbers) refuses the trade. The position is scaled by the pair's size
+    multiplier, the L2 gate factor and the correlation multiplier, then capped by
     ``max_position_usd``, the room left under ``max_exposure_usd`` and Freqtrade's ``max_stake``;
     with ``max_positions`` already open it is refused.
     A stake below ``min_stake`` is refused rather than rounded up, since rounding up would risk more
@@ -49,7 +62,19 @@ def risk_stake(
         return StakeDecision(0.0, 0.0, f"{open_positions} positions open (max {cfg.max_positions})")
     if gate_mult <= 0:
         return StakeDecision(0.0, 0.0, "L2 gate blocks new entries")
-    position = equity * cfg.risk_per_trade / (stop_pct / 100.0) * size_mult * gate_mult
+    risk_fraction, kelly = cfg.risk_per_trade, None
+    if win_prob is not None and reward_risk is not None:
+        if not (math.isfinite(win_prob) and math.isfinite(reward_risk) and reward_risk > 0 and 0 <= win_prob <= 1):
+            return StakeDecision(0.0, 0.0, f"no usable win probability or reward/risk ({win_prob}, {reward_risk})")
+        kelly = kelly_fraction(win_prob, reward_risk)
+        if kelly <= 0:
+            return StakeDecision(
+                0.0, 0.0, f"Kelly {kelly:.3f} <= 0 at p {win_prob:.2f} and reward/risk {reward_risk:.2f}: no edge"
+            )
+        risk_fraction = min(cfg.risk_per_trade, cfg.kelly_multiplier * kelly)
+    if not 0 < correlation_mult <= 1:
+        return StakeDecision(0.0, 0.0, f"correlation multiplier {correlation_mult} outside (0, 1]")
+    position = equity * risk_fraction / (stop_pct / 100.0) * size_mult * gate_mult * correlation_mult
     room = cfg.max_exposure_usd - open_exposure_usd
     capped = min(position, cfg.max_position_usd, room, max_stake * leverage)
     if capped <= 0:
@@ -59,9 +84,22 @@ def risk_stake(
     stake = capped / leverage
     if min_stake is not None and stake < min_stake:
         return StakeDecision(0.0, capped, f"risk-sized stake {stake:.2f} below exchange minimum {min_stake:.2f}")
+    rationale = {
+        "win_prob": win_prob,
+        "reward_risk": reward_risk,
+        "kelly": None if kelly is None else round(kelly, 4),
+        "kelly_risk": None if kelly is None else round(cfg.kelly_multiplier * kelly, 4),
+        "risk_fraction": round(risk_fraction, 4),
+        "size_mult": size_mult,
+        "gate_mult": gate_mult,
+        "correlation_mult": round(correlation_mult, 4),
+        "position_usd": round(capped, 2),
+        "capped": capped < position,
+    }
     return StakeDecision(
         stake,
         capped,
-        f"risk {cfg.risk_per_trade:.2%} at {stop_pct:.2f}% stop x size {size_mult:g} x gate {gate_mult:g}"
-        f" -> {capped:.0f} USD at {leverage:g}x",
+        f"risk {risk_fraction:.2%} at {stop_pct:.2f}% stop x size {size_mult:g} x gate {gate_mult:g}"
+        f" x correlation {correlation_mult:.2f} -> {capped:.0f} USD at {leverage:g}x",
+        rationale,
     )
