@@ -321,7 +321,10 @@ class HydraBridge:
             open_legs=legs,
         )
         if decision.stake <= 0:
-            logger.warning("HYDRA refuses %s %s: %s", pair, entry_tag, decision.reason)
+            # Live, every refusal matters; a backtest repeats the same refusal on every candle a signal holds.
+            (logger.warning if self._is_live() else logger.debug)(
+                "HYDRA refuses %s %s: %s", pair, entry_tag, decision.reason
+            )
             self._sizing.pop(pair, None)
         else:
             self._sizing[pair] = decision.rationale
