@@ -36,7 +36,7 @@ demo: setup user_data/backtest_results
 		$(BIN)/freqtrade backtesting --strategy Hydra \
 		-c config/config.json -c config/offline.json \
 		--datadir $(DATADIR) --timerange $(DEMO_TIMERANGE) \
-		--breakdown month --cache none
+		--breakdown month --cache none --enable-protections
 
 download-data: setup
 	$(BIN)/freqtrade download-data -c config/config.json --datadir user_data/data/binance \

@@ -41,13 +41,38 @@ from hydra_plugins.risk.exits import exit_reason, stop_price
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-__all__ = ["STARTUP_CANDLES", "HydraBridge", "HydraParameters", "fail_closed", "validate_config"]
+__all__ = ["PROTECTIONS", "STARTUP_CANDLES", "HydraBridge", "HydraParameters", "fail_closed", "validate_config"]
 STOP_KEY = "hydra_stop_pct"
 TARGET_KEY = "hydra_target_pct"
 SCORE_KEY = "hydra_ml_score"
 SIZING_KEY = "hydra_sizing"  # Kelly fraction, risk share, multipliers, correlation penalty of the entry
 REGIME_KEY = "hydra_regime"
 _API_SECRET_PLACEHOLDER = "set-FREQTRADE__API_SERVER__JWT_SECRET_KEY-in-.env"
+
+
+# Freqtrade's own protections, a second line behind HYDRA's risk brain. Live bots always apply them;
+# backtests only with --enable-protections (make demo and hydra evaluate pass it).
+PROTECTIONS: list[dict[str, Any]] = [
+    # After a trade closes, its pair waits an hour before the next entry.
+    {"method": "CooldownPeriod", "stop_duration_candles": 4},
+    # Four stop-outs across all pairs within a day: no new entries for 12 hours.
+    {
+        "method": "StoplossGuard",
+        "lookback_period_candles": 96,
+        "trade_limit": 4,
+        "stop_duration_candles": 48,
+        "only_per_pair": False,
+    },
+    # Equity 15 % below its peak within the last week (at least 10 trades): no new entries for a day.
+    {
+        "method": "MaxDrawdown",
+        "lookback_period_candles": 672,
+        "trade_limit": 10,
+        "stop_duration_candles": 96,
+        "max_allowed_drawdown": 0.15,
+        "calculation_mode": "equity",
+    },
+]
 
 
 def fail_closed(default: Any) -> Callable[[Callable[..., T]], Callable[..., T]]:

@@ -290,3 +290,13 @@ def test_the_sizing_rationale_travels_from_the_stake_to_the_trade(monkeypatch):
     sizing = trade.custom["hydra_sizing"]
     assert sizing["p_source"] == "confidence" and sizing["win_prob"] == 0.7 and sizing["reward_risk"] == 2.0
     assert sizing["kelly"] == pytest.approx(0.7 - 0.3 / 2) and sizing["risk_fraction"] == 0.01
+
+
+def test_freqtrades_protections_are_configured_as_a_second_line():
+    from freqtrade.plugins.protectionmanager import ProtectionManager
+
+    protections = Hydra(ft_config()).protections
+    manager = ProtectionManager(ft_config(), protections)
+    names = {p.name for p in manager._protection_handlers}
+    assert names == {"CooldownPeriod", "StoplossGuard", "MaxDrawdown"}
+    assert next(p for p in protections if p["method"] == "MaxDrawdown")["calculation_mode"] == "equity"

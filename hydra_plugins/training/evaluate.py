@@ -308,7 +308,7 @@ def _backtest(
         *(arg for path in config_files for arg in ("-c", str(path))), "-c", str(offline), "-c", str(overlay),
         "--datadir", str(datadir), "--timerange", window.test_timerange(timeframe), "--pairs", *pairs,
         "--dry-run-wallet", repr(float(balance)), "--export", "trades", "--backtest-directory", str(out),
-        "--cache", "none", "--logfile", str(logfile), *extra_args,
+        "--cache", "none", "--enable-protections", "--logfile", str(logfile), *extra_args,
     ]  # fmt: skip
     logger.info("window %d %s: %s", window.number, run, " ".join(cmd))
     result = subprocess.run(cmd, capture_output=True, text=True)

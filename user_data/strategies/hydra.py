@@ -10,7 +10,7 @@ from freqtrade.persistence import Order, Trade
 from freqtrade.strategy import IStrategy
 from pandas import DataFrame
 
-from hydra_plugins.bridge import STARTUP_CANDLES, HydraBridge, HydraParameters, fail_closed
+from hydra_plugins.bridge import PROTECTIONS, STARTUP_CANDLES, HydraBridge, HydraParameters, fail_closed
 from hydra_plugins.core import columns as col
 
 REGIME_COLORS = {
@@ -48,6 +48,11 @@ class Hydra(HydraParameters, IStrategy):
         "stoploss": "market",
         "stoploss_on_exchange": False,
     }
+
+    @property
+    def protections(self):
+        return PROTECTIONS
+
     plot_config = {
         "main_plot": {col.SMA_FAST: {"color": "orange"}, col.SMA_SLOW: {"color": "purple"}},
         "subplots": {
