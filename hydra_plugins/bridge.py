@@ -345,7 +345,7 @@ class HydraBridge:
             open_positions=len(open_trades),
             min_stake=min_stake,
             max_stake=max_stake,
-            closes=self._closes(pair),
+            closes=self._closes(pair) if legs else None,
             open_legs=legs,
         )
         if decision.stake <= 0:

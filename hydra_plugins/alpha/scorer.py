@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from hydra_plugins.alpha.features import CATEGORICAL_FEATURES, SCORER_FEATURES
-from hydra_plugins.core.artifacts import read_artifact
+from hydra_plugins.core.artifacts import Carded, read_artifact
 from hydra_plugins.core.errors import ModelArtifactError
 
 KIND = "signal_scorer"
@@ -31,7 +31,7 @@ def feature_pool(features: pd.DataFrame, label: pd.Series | None = None) -> catb
 
 
 @dataclass(frozen=True)
-class SignalScorer:
+class SignalScorer(Carded):
     """A verified signal scorer and its card."""
 
     model: catboost.CatBoostClassifier
@@ -56,11 +56,6 @@ class SignalScorer:
         if artifact.card.get("classes") != list(CLASSES):
             raise ModelArtifactError(f"{path}: classes {artifact.card.get('classes')} are not {list(CLASSES)}")
         return cls(model, artifact.card)
-
-    @property
-    def recommended(self) -> bool:
-        """Whether walk-forward validation found the scores better than the base rate (the card says)."""
-        return bool(self.card.get("recommended", False))
 
     def predict(self, features: pd.DataFrame) -> np.ndarray:
         """Return P(profitable) for each row of ``features`` (empty input, empty output)."""

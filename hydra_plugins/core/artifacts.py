@@ -93,6 +93,17 @@ class Artifact:
     card: dict[str, Any]
 
 
+class Carded:
+    """What every verified model offers beside its predictions: its card, and what the card recommends."""
+
+    card: dict[str, Any]
+
+    @property
+    def recommended(self) -> bool:
+        """Whether walk-forward validation found the model better than its baseline (the card says)."""
+        return bool(self.card.get("recommended", False))
+
+
 def read_card(model_path: Path) -> dict[str, Any]:
     """Return the card of ``model_path``, or raise ModelArtifactError saying what is wrong with it."""
     path = card_path(model_path)

@@ -23,7 +23,7 @@ import pandas as pd
 import xgboost
 
 from hydra_plugins.core import columns as col
-from hydra_plugins.core.artifacts import read_artifact
+from hydra_plugins.core.artifacts import Carded, read_artifact
 from hydra_plugins.core.errors import ModelArtifactError
 from hydra_plugins.stats.regime import Regime
 from hydra_plugins.stats.volatility import quote_volume_per_hour
@@ -65,7 +65,7 @@ def regime_features(frame: pd.DataFrame, timeframe: pd.Timedelta) -> pd.DataFram
 
 
 @dataclass(frozen=True)
-class RegimeModel:
+class RegimeModel(Carded):
     """A verified regime classifier and its card."""
 
     booster: xgboost.Booster
@@ -91,11 +91,6 @@ class RegimeModel:
         if int(num_class) != len(CLASSES):
             raise ModelArtifactError(f"{path}: the model has {num_class} classes, not {len(CLASSES)}")
         return cls(booster, artifact.card)
-
-    @property
-    def recommended(self) -> bool:
-        """Whether walk-forward validation found the model better than the rules (the card says)."""
-        return bool(self.card.get("recommended", False))
 
     def predict(self, features: pd.DataFrame) -> pd.DataFrame:
         """Return one probability column per class (:data:`CLASSES` order) for each row."""
