@@ -34,9 +34,13 @@ from hydra_plugins.intel.health import candle_delay_reason, coverage_summary
 from hydra_plugins.intel.recorder import Backoff, IntelRecorder, binance_tasks, weight_pause
 from hydra_plugins.intel.sources.binance_rest import BinanceFuturesClient
 from hydra_plugins.intel.store import IntelStore
-from hydra_plugins.pipeline import STARTUP_CANDLES, Pipeline
+from hydra_plugins.pipeline import STARTUP_CANDLES, EntryVerdict, Pipeline
 from hydra_plugins.risk.correlation import OpenLeg
-from hydra_plugins.risk.exits import exit_reason, stop_price
+from hydra_plugins.risk.exits import exit_reason, health_ratio, stop_price, tightened_stop_pct
+from hydra_plugins.risk.guard import KillSwitchGuard
+from hydra_plugins.risk.journal import BACKTEST_JOURNAL, RiskJournal
+from hydra_plugins.risk.kill_switch import Firing, KillSwitchState
+from hydra_plugins.risk.kill_switch import exit_reason as kill_exit_reason
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +51,8 @@ TARGET_KEY = "hydra_target_pct"
 SCORE_KEY = "hydra_ml_score"
 SIZING_KEY = "hydra_sizing"  # Kelly fraction, risk share, multipliers, correlation penalty of the entry
 REGIME_KEY = "hydra_regime"
+HEALTH_ENTRY_KEY = "hydra_health_entry"  # the signal's thesis health on the signal candle
+HEALTH_MIN_KEY = "hydra_health_min"  # the lowest thesis health since, relative to the entry's (tightens the stop)
 _API_SECRET_PLACEHOLDER = "set-FREQTRADE__API_SERVER__JWT_SECRET_KEY-in-.env"
 
 
@@ -170,6 +176,7 @@ class HydraBridge:
         self._model_candle: pd.Timestamp | None = None
         self._model_block: str | None = None
         self._sizing: dict[str, dict] = {}  # pair -> the sizing of the entry on its way, until it fills
+        self.guard: KillSwitchGuard | None = None
 
     # bot_start
     def start(self) -> None:
@@ -186,7 +193,52 @@ class HydraBridge:
         self.pipeline.load_models()
         for status in self.pipeline.model_statuses():
             (logger.error if "NOT LOADED" in status else logger.info)("HYDRA %s", status)
+        self.guard = self._build_guard()
         logger.info("HYDRA started: %d signals, warm-up %d candles", len(self.pipeline.signals), needed)
+
+    def _user_path(self, relative: str) -> Path:
+        path = Path(relative)
+        return path if path.is_absolute() else Path(self.strategy.config.get("user_data_dir", "user_data")) / path
+
+    def _build_guard(self) -> KillSwitchGuard:
+        """The kill switches: state on disk in dry-run and live (a restart keeps it), in memory elsewhere.
+
+        A state file that cannot be read does not stop the bot (its open positions still need their
+        exits); new entries are refused until the file is fixed or removed.
+        """
+        cfg = self.ready.cfg.risk.kill_switches
+        live = self._is_live()
+        if live:
+            journal = RiskJournal(self._user_path(cfg.journal_path))
+        elif self.strategy.config.get("runmode") == RunMode.BACKTEST:
+            journal = RiskJournal(self._user_path(BACKTEST_JOURNAL), fresh=True)
+        else:  # hyperopt and the rest: many runs, no journal
+            journal = RiskJournal(None)
+        state = KillSwitchState(path=self._user_path(cfg.state_path) if live else None)
+        guard = KillSwitchGuard(
+            cfg, state, journal, timeframe_to_minutes(self.strategy.timeframe), lambda m, w: self._tell(m, warning=w)
+        )
+        if not cfg.enabled:
+            logger.warning("HYDRA kill switches are disarmed (hydra.risk.kill_switches.enabled = false)")
+            return guard
+        try:
+            state.reload_if_changed()
+        except ValueError as exc:
+            logger.error("HYDRA %s; new entries are refused until then", exc)
+            return guard
+        if state.path is not None:
+            logger.info(
+                "HYDRA kill switches armed: %s; state %s, %d in force%s",
+                ", ".join(cfg.switches), state.path, len(state.firings),
+                "".join(f"\n  {f.describe()} until {f.until:%Y-%m-%d %H:%M} UTC" for f in state.firings),
+            )  # fmt: skip
+        return guard
+
+    @property
+    def kill(self) -> KillSwitchGuard:
+        if self.guard is None:
+            raise RuntimeError("HYDRA was not started (bot_start did not run)")
+        return self.guard
 
     @property
     def ready(self) -> Pipeline:
@@ -238,6 +290,7 @@ class HydraBridge:
     def populate_indicators(self, dataframe: pd.DataFrame, metadata: dict) -> pd.DataFrame:
         pair = metadata["pair"]
         frame = self.ready.populate(dataframe, self.intel_inputs(pair, dataframe))
+        self.kill.record_inputs(pair, self.ready.kill_inputs(frame))
         if self._is_live():
             self._announce_health(pair, frame)
         elif not frame.empty:
@@ -296,6 +349,23 @@ class HydraBridge:
             elif not first:
                 self._tell("HYDRA: models verified, entries allowed", warning=False)
 
+    def check_kill_switches(self, current_time: datetime) -> list[Firing]:
+        """Bring the kill switches up to ``current_time`` (every loop, and before every exit and entry decision)."""
+        return self.kill.check(current_time, self._equity)
+
+    def _equity(self, now: datetime) -> float | None:
+        """Equity including unrealized P&L: the wallet plus each open trade's profit at its pair's newest close."""
+        wallets = self.strategy.wallets
+        if wallets is None:
+            return None
+        total = wallets.get_total_stake_amount()
+        for trade in Trade.get_trades_proxy(is_open=True):
+            rate = self.kill.close_at(trade.pair, now)
+            if rate is None:
+                return None
+            total += trade.calc_profit(rate)
+        return total
+
     def _tell(self, message: str, *, warning: bool) -> None:
         (logger.warning if warning else logger.info)(message)
         self.strategy.dp.send_msg(message)
@@ -331,7 +401,14 @@ class HydraBridge:
         return self.ready.leverage(pair, self._signal_row(pair), max_leverage)
 
     def stake(
-        self, pair: str, leverage: float, min_stake: float | None, max_stake: float, entry_tag: str | None
+        self,
+        pair: str,
+        leverage: float,
+        min_stake: float | None,
+        max_stake: float,
+        entry_tag: str | None,
+        side: str,
+        current_time: datetime,
     ) -> float:
         open_trades = Trade.get_trades_proxy(is_open=True)
         open_exposure = sum(t.stake_amount * t.leverage for t in open_trades)
@@ -354,6 +431,7 @@ class HydraBridge:
                 "HYDRA refuses %s %s: %s", pair, entry_tag, decision.reason
             )
             self._sizing.pop(pair, None)
+            self.kill.refuse(current_time, pair, side, entry_tag, decision.code, decision.reason)
         else:
             self._sizing[pair] = decision.rationale
             # One line per entry is useful live; in a backtest it would bury Freqtrade's report.
@@ -369,18 +447,22 @@ class HydraBridge:
         return frame.set_index("date")["close"]
 
     def confirm_entry(self, pair: str, side: str, entry_tag: str | None, current_time: datetime) -> bool:
+        self.check_kill_switches(current_time)  # raises (refusing the entry) while the state file is unreadable
         row = self._signal_row(pair)
+        verdict = self.ready.verdict(row, side, entry_tag)
         if self._is_live():
             tf_min = timeframe_to_minutes(self.strategy.timeframe)
             delay = candle_delay_reason(
                 row["date"].to_pydatetime(), current_time, tf_min, self.ready.cfg.intel.max_candle_delay_candles
             )
             if delay:
-                logger.warning("HYDRA refuses %s %s: %s", side, pair, delay)
-                return False
-        verdict = self.ready.verdict(row, side, entry_tag)
+                verdict = EntryVerdict(False, delay, "candle_delay")
+        firing = self.kill.state.blocking(pair, current_time)
+        if firing is not None:
+            verdict = EntryVerdict(False, f"kill switch {firing.describe()}", f"kill_{firing.switch}")
         if not verdict.allowed:
             logger.warning("HYDRA refuses %s %s: %s", side, pair, verdict.reason)
+            self.kill.refuse(current_time, pair, side, entry_tag, verdict.code, verdict.reason)
         return verdict.allowed
 
     def record_entry(self, trade: Trade) -> tuple[float, float]:
@@ -416,6 +498,9 @@ class HydraBridge:
             trade.set_custom_data(SCORE_KEY, round(float(score), 4))
         if col.REGIME in rows:
             trade.set_custom_data(REGIME_KEY, str(rows[col.REGIME].iloc[-1]))
+        health = self.ready.thesis_health(rows.iloc[-1], tag, trade.is_short)
+        if health is not None:
+            trade.set_custom_data(HEALTH_ENTRY_KEY, round(health, 4))
         sizing = self._sizing.pop(trade.pair, None)
         if sizing is not None:
             trade.set_custom_data(SIZING_KEY, sizing)
@@ -438,15 +523,74 @@ class HydraBridge:
             )
             return None
 
-    def stoploss(self, trade: Trade, current_rate: float) -> float | None:
+    def _stop_pct(self, trade: Trade) -> float:
+        """The trade's stop distance now: the entry stop, tightened as its thesis has weakened (never wider).
+
+        A failure to read the thesis leaves the stop where the trade's history put it, logged.
+        """
         stop_pct, _ = self.record_entry(trade)
+        lowest = float(trade.get_custom_data(HEALTH_MIN_KEY, 1.0))
+        try:
+            frame, _ = self.strategy.dp.get_analyzed_dataframe(trade.pair, self.strategy.timeframe)
+            if frame is not None and not frame.empty:
+                now = self.ready.thesis_health(frame.iloc[-1], trade.enter_tag, trade.is_short)
+                ratio = health_ratio(trade.get_custom_data(HEALTH_ENTRY_KEY), now)
+                if ratio is not None and ratio < lowest:
+                    lowest = round(ratio, 4)
+                    trade.set_custom_data(HEALTH_MIN_KEY, lowest)
+        except Exception:
+            logger.exception("HYDRA thesis health failed for %s trade %s; the stop stays", trade.pair, trade.id)
+        return tightened_stop_pct(stop_pct, lowest, self.ready.cfg.risk.stop_tighten_floor)
+
+    def stoploss(self, trade: Trade, current_rate: float) -> float | None:
+        stop_pct = self._stop_pct(trade)
         rate = stop_price(trade.open_rate, stop_pct, trade.is_short)
         ratio = stoploss_from_absolute(rate, current_rate, is_short=trade.is_short, leverage=trade.leverage)
         # Price already through the stop: Freqtrade ignores 0, so custom_exit closes the trade instead.
         return ratio if ratio > 0 else None
 
+    def _kill_exit(self, trade: Trade, current_time: datetime) -> str | None:
+        """The kill switch exit for ``trade``, or None; a failure is logged and the other exits still apply."""
+        try:
+            if not self.kill.cfg.enabled:
+                return None
+            self.check_kill_switches(current_time)
+            side = "short" if trade.is_short else "long"
+            firing = self.kill.state.flattening(trade.pair, side, trade.open_date_utc, current_time)
+            if firing is None:
+                firing = self._regime_break(trade, side)
+            return None if firing is None else kill_exit_reason(firing.switch)
+        except Exception:
+            logger.exception(
+                "HYDRA kill switch check failed for %s trade %s; the other exits still apply", trade.pair, trade.id
+            )
+            return None
+
+    def _regime_break(self, trade: Trade, side: str) -> Firing | None:
+        """Fire the regime break for ``trade``'s pair and side when the newest closed candle shows one."""
+        frame, _ = self.strategy.dp.get_analyzed_dataframe(trade.pair, self.strategy.timeframe)
+        if frame is None or frame.empty:
+            return None
+        row = frame.iloc[-1]
+        entry_regime = trade.get_custom_data(REGIME_KEY)
+        reason = self.ready.regime_break(row, entry_regime, trade.is_short)
+        if reason is None:
+            return None
+        tf = pd.Timedelta(minutes=timeframe_to_minutes(self.strategy.timeframe))
+        closed = (row["date"] + tf).to_pydatetime()
+        if not trade.open_date_utc < closed:
+            return None
+        until = closed + pd.Timedelta(hours=self.kill.cfg.cooldown_hours).to_pytimedelta()
+        firing = Firing("regime_break", trade.pair, closed, until, reason, side=side)
+        self.kill.fire(firing)
+        return firing
+
     def exit(self, trade: Trade, current_time: datetime, current_rate: float) -> str | None:
-        stop_pct, target_pct = self.record_entry(trade)
+        kill = self._kill_exit(trade, current_time)
+        if kill is not None:
+            return kill
+        _, target_pct = self.record_entry(trade)
+        stop_pct = self._stop_pct(trade)
         held_hours = (current_time - trade.open_date_utc).total_seconds() / 3600.0
         max_hold = self.ready.cfg.risk.max_hold_hours
         signal = self.ready.signal(trade.enter_tag)

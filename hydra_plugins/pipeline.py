@@ -28,6 +28,7 @@ from hydra_plugins.intel.health import health_columns
 from hydra_plugins.intel.liquidations import liquidation_columns
 from hydra_plugins.risk.correlation import OpenLeg, correlation_multiplier
 from hydra_plugins.risk.exits import thesis_reason
+from hydra_plugins.risk.kill_switch import regime_break
 from hydra_plugins.risk.leverage import pair_leverage
 from hydra_plugins.risk.sizing import StakeDecision, risk_stake
 from hydra_plugins.stats.cascade import CALIBRATION_PATH, CascadeModel, cascade_features
@@ -94,6 +95,7 @@ class EntryVerdict:
 
     allowed: bool
     reason: str
+    code: str = ""  # a refusal's short, stable name (counted in the risk journal)
 
 
 class Pipeline:
@@ -288,15 +290,15 @@ class Pipeline:
     def verdict(self, row: Mapping[str, Any], side: str, entry_tag: str | None) -> EntryVerdict:
         """Re-check the signal candle's gates just before an order is placed."""
         if self.model_block is not None:
-            return EntryVerdict(False, f"model check failed: {self.model_block}")
+            return EntryVerdict(False, f"model check failed: {self.model_block}", "model_check")
         if not bool(row.get(col.HEALTH_OK, False)):
-            return EntryVerdict(False, f"data health: {row.get(col.HEALTH_REASON) or 'unknown'}")
+            return EntryVerdict(False, f"data health: {row.get(col.HEALTH_REASON) or 'unknown'}", "data_health")
         if row.get(col.GATE) == Gate.BLOCK:
-            return EntryVerdict(False, f"L2 gate BLOCK: {row.get(col.GATE_REASON)}")
+            return EntryVerdict(False, f"L2 gate BLOCK: {row.get(col.GATE_REASON)}", "gate_block")
         expected = 1 if side == "long" else -1
         if row.get(col.DIRECTION) != expected or row.get(col.SIGNAL) != entry_tag:
-            return EntryVerdict(False, f"no {side} {entry_tag} signal on the newest candle")
-        return EntryVerdict(True, "")
+            return EntryVerdict(False, f"no {side} {entry_tag} signal on the newest candle", "signal_gone")
+        return EntryVerdict(True, "", "")
 
     # custom_exit
     def thesis_broken(self, row: Mapping[str, Any], entry_tag: str | None, is_short: bool) -> str | None:
@@ -311,10 +313,56 @@ class Pipeline:
         invalid = row.get(col.signal_column(signal.name, "inv_short" if is_short else "inv_long"))
         return thesis_reason(signal.name) if invalid is True or invalid == 1 else None
 
+    def thesis_health(self, row: Mapping[str, Any], entry_tag: str | None, is_short: bool) -> float | None:
+        """How much of the trade's signal's thesis holds on ``row`` (0..1; None when unknown or not enabled)."""
+        signal = self.signal(entry_tag)
+        if signal is None:
+            return None
+        return _finite(row.get(col.signal_column(signal.name, "health_short" if is_short else "health_long")))
+
+    # kill switches
+    def kill_inputs(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """What the candle-based kill switches read of each candle, indexed by the candle's close time."""
+        nan = pd.Series(np.nan, index=frame.index)
+        out = pd.DataFrame(
+            {
+                "close": frame["close"],
+                "funding_rate": frame.get(col.FUNDING_RATE, nan),
+                "predicted_funding": frame.get(col.PREDICTED_FUNDING, nan),
+                "cascade_prob": frame.get(col.CASCADE_PROB, nan),
+            }
+        )
+        out.index = pd.DatetimeIndex(frame["date"] + self.timeframe)
+        return out
+
+    def vol_extreme(self, row: Mapping[str, Any]) -> bool | None:
+        """Whether volatility is extreme on ``row``: in the top of its 14-day range or far above normal."""
+        pctile, ratio = _finite(row.get(col.VOL_PCTILE)), _finite(row.get(col.RV_RATIO))
+        if pctile is None and ratio is None:
+            return None
+        return bool(
+            (pctile is not None and pctile >= self.cfg.risk.kill_switches.regime_break_vol_pctile)
+            or (ratio is not None and ratio >= self.cfg.stats.block_vol_ratio)
+        )
+
+    def regime_break(self, row: Mapping[str, Any], entry_regime: str | None, is_short: bool) -> str | None:
+        """The regime-break kill switch's reason for an open position on the newest closed candle ``row``."""
+        if not self.cfg.risk.kill_switches.armed("regime_break"):
+            return None
+        regime = row.get(col.REGIME)
+        side = "short" if is_short else "long"
+        return regime_break(entry_regime, None if regime is None else str(regime), side, self.vol_extreme(row))
+
     # leverage
     def leverage(self, pair: str, row: Mapping[str, Any], exchange_max: float) -> float:
         """Return the leverage for a new position on ``pair`` from its signal candle."""
-        return pair_leverage(self.cfg.asset(pair), self.cfg.risk, exchange_max, _finite(row.get(col.STOP_PCT)))
+        return pair_leverage(
+            self.cfg.asset(pair),
+            self.cfg.risk,
+            exchange_max,
+            _finite(row.get(col.STOP_PCT)),
+            vol_ratio=_finite(row.get(col.RV_RATIO)),
+        )
 
     # custom_stake_amount
     def stake(
@@ -346,7 +394,9 @@ class Pipeline:
         corr_mult, counted = 1.0, {}
         if open_legs:
             if closes is None:
-                return StakeDecision(0.0, 0.0, "no candles to measure the correlation with the open positions")
+                return StakeDecision(
+                    0.0, 0.0, "no candles to measure the correlation with the open positions", code="correlation"
+                )
             corr_mult, counted = correlation_multiplier(closes, direction, open_legs, self.cfg.risk)
         decision = risk_stake(
             equity=equity,

@@ -18,10 +18,17 @@ from hydra_plugins.alpha.signals import REGISTRY
 from hydra_plugins.core import columns as col
 from hydra_plugins.core.config import load_hydra_config
 from hydra_plugins.pipeline import STARTUP_CANDLES, Pipeline
+from hydra_plugins.risk.journal import BACKTEST_JOURNAL, count_events, read_journal
 from hydra_plugins.training.history import ResearchData, load_pair
 from tests.conftest import DATADIR, ROOT, needs_data
 
 pytestmark = [needs_data, pytest.mark.backtest]
+# Freqtrade's names for the stop (trailing_stop_loss once HYDRA has moved it in) and HYDRA's own exits.
+KNOWN_EXITS = (
+    {"stop_loss", "trailing_stop_loss", "hydra_stop", "hydra_take_profit", "hydra_time_stop", "force_exit"}
+    | {f"hydra_thesis_{name.lower()}" for name in REGISTRY}
+    | {f"hydra_kill_{switch}" for switch in ("daily_drawdown", "funding_spike", "cascade", "regime_break")}
+)
 FREQTRADE = str(Path(sys.executable).with_name("freqtrade"))
 
 
@@ -37,6 +44,46 @@ def freqtrade(command: str, offline_config: Path, userdir: Path, *args: str) -> 
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     return result
+
+
+def kill_switch_check(trades: pd.DataFrame, journal: list[dict]) -> list[tuple[dict, pd.Series]]:
+    """Pair every firing with the trades it covered (open when it fired); assert each was closed within a candle."""
+    candle = pd.Timedelta(minutes=15)
+    covered = []
+    for firing in (r for r in journal if r["event"] == "fired"):
+        fired = pd.Timestamp(firing["time"])
+        for _, trade in trades.iterrows():
+            side = "short" if trade["is_short"] else "long"
+            open_then = trade["open_date"] < fired <= trade["close_date"]
+            if open_then and firing["pair"] in ("*", trade["pair"]) and firing.get("side") in (None, side):
+                covered.append((firing, trade))
+                assert trade["close_date"] <= fired + candle, (firing, trade.to_dict())
+    return covered
+
+
+def test_a_kill_switch_flattens_every_position_it_covers_within_one_candle(offline_config, userdir):
+    """FTX's collapse: SOL's funding settled at -0.54 % on 2022-11-28 with a SOL long open (the crash shows
+    funding at -2 % on the 10th); the funding spike switch closes it in the candle it fires."""
+    all_signals = str(ROOT / "config" / "all-signals.json")
+    args = ["-c", all_signals, "--timerange", "20221125-20221130", "--cache", "none", "--enable-protections"]
+    freqtrade("backtesting", offline_config, userdir, *args)
+    trades = load_backtest_data(userdir / "backtest_results")
+    journal = read_journal(userdir / BACKTEST_JOURNAL)
+    covered = kill_switch_check(trades, journal)
+    assert covered, "no position was open when a switch fired"
+    firing, trade = covered[0]
+    assert (firing["code"], trade["pair"]) == ("funding_spike", "SOL/USDT:USDT")
+    assert trade["exit_reason"] == "hydra_kill_funding_spike"
+    assert pd.Timestamp(firing["time"]) == trade["close_date"]  # closed at the open of the next candle
+    refused = count_events(journal)["refused"]
+    assert refused["kill_funding_spike"] > 0  # and SOL's entries were refused while it was in force
+    assert set(trades["exit_reason"]) <= KNOWN_EXITS
+
+    # The same span with the switches disarmed: the position rides on.
+    freqtrade("backtesting", offline_config, userdir, *args, "-c", str(ROOT / "config" / "no-kill-switches.json"))
+    off = load_backtest_data(userdir / "backtest_results")
+    assert not off["exit_reason"].str.startswith("hydra_kill_").any()
+    assert not [r for r in read_journal(userdir / BACKTEST_JOURNAL) if r["event"] == "fired"]
 
 
 def test_backtest_three_months_trades_with_hydra_tags(offline_config, userdir):
@@ -56,9 +103,7 @@ def test_backtest_three_months_trades_with_hydra_tags(offline_config, userdir):
     # Thesis-health exits: trades close when their signal's invalidation condition holds.
     reasons = set(trades["exit_reason"])
     assert any(r.startswith("hydra_thesis_") for r in reasons), reasons
-    assert reasons <= {"stop_loss", "hydra_stop", "hydra_take_profit", "hydra_time_stop", "force_exit"} | {
-        f"hydra_thesis_{name.lower()}" for name in REGISTRY
-    }, reasons
+    assert reasons <= KNOWN_EXITS, reasons
     # 1 % risk sizing: no single trade may lose much more than 1 % of the 10 000 USDT wallet.
     assert trades["profit_abs"].min() > -0.0125 * 10_000
 

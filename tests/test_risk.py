@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from hydra_plugins.core.config import SEED_ASSETS, RiskConfig
 from hydra_plugins.risk.correlation import OpenLeg, correlation_multiplier
-from hydra_plugins.risk.exits import exit_reason, stop_price
+from hydra_plugins.risk.exits import exit_reason, health_ratio, stop_price, tightened_stop_pct
 from hydra_plugins.risk.leverage import pair_leverage
 from hydra_plugins.risk.sizing import kelly_fraction, risk_stake
 
@@ -20,12 +20,18 @@ stops = st.floats(min_value=0.05, max_value=20.0)
 
 
 @settings(max_examples=300, deadline=None)
-@given(asset=assets, exchange_max=st.floats(1.0, 125.0), stop=st.one_of(st.none(), stops))
-def test_leverage_respects_every_cap(asset, exchange_max, stop):
+@given(
+    asset=assets,
+    exchange_max=st.floats(1.0, 125.0),
+    stop=st.one_of(st.none(), stops),
+    vol=st.one_of(st.none(), st.floats(0.1, 10.0)),
+)
+def test_leverage_respects_every_cap(asset, exchange_max, stop, vol):
     _, spec = asset
-    lev = pair_leverage(spec, CFG, exchange_max, stop)
+    lev = pair_leverage(spec, CFG, exchange_max, stop, vol_ratio=vol)
     assert lev >= 1 and lev == int(lev)
-    caps = [spec.max_leverage / spec.volatility_multiplier, CFG.max_leverage, exchange_max]
+    regime = 2.0 if vol is None else max(1.0, vol)
+    caps = [spec.max_leverage / spec.volatility_multiplier / regime, CFG.max_leverage, exchange_max]
     if stop is not None:
         caps.append(CFG.liquidation_buffer / (stop / 100))
     assert lev <= max(1.0, min(caps))
@@ -33,12 +39,22 @@ def test_leverage_respects_every_cap(asset, exchange_max, stop):
         assert stop / 100 * lev <= CFG.liquidation_buffer  # stop well inside liquidation
 
 
+@settings(max_examples=200, deadline=None)
+@given(asset=assets, stop=stops, calm=st.floats(0.1, 5.0), wilder=st.floats(0.0, 5.0))
+def test_leverage_never_rises_with_volatility_or_risk(asset, stop, calm, wilder):
+    _, spec = asset
+    assert pair_leverage(spec, CFG, 125, stop, vol_ratio=calm + wilder) <= pair_leverage(spec, CFG, 125, stop, calm)
+    assert pair_leverage(spec, CFG, 125, stop * 2, vol_ratio=calm) <= pair_leverage(spec, CFG, 125, stop, calm)
+
+
 def test_leverage_examples():
-    assert pair_leverage(SEED_ASSETS["BTC"], CFG, 125, 1.0) == 10  # config cap
-    assert pair_leverage(SEED_ASSETS["DOGE"], CFG, 125, 1.0) == 5  # 10x / volatility 2.0
-    assert pair_leverage(SEED_ASSETS["BTC"], CFG, 4, 1.0) == 4  # exchange tier
-    assert pair_leverage(SEED_ASSETS["BTC"], CFG, 125, 8.0) == 6  # 0.5 / 8 %
-    assert pair_leverage(SEED_ASSETS["BTC"], CFG, 125, float("nan")) == 10
+    assert pair_leverage(SEED_ASSETS["BTC"], CFG, 125, 1.0, vol_ratio=1.0) == 10  # config cap
+    assert pair_leverage(SEED_ASSETS["DOGE"], CFG, 125, 1.0, vol_ratio=0.7) == 5  # 10x / volatility 2.0
+    assert pair_leverage(SEED_ASSETS["DOGE"], CFG, 125, 1.0, vol_ratio=2.5) == 2  # ... / 2.5x normal volatility
+    assert pair_leverage(SEED_ASSETS["DOGE"], CFG, 125, 1.0) == 2  # unknown volatility regime: as if 2x normal
+    assert pair_leverage(SEED_ASSETS["BTC"], CFG, 4, 1.0, vol_ratio=1.0) == 4  # exchange tier
+    assert pair_leverage(SEED_ASSETS["BTC"], CFG, 125, 8.0, vol_ratio=1.0) == 6  # 0.5 / 8 %
+    assert pair_leverage(SEED_ASSETS["BTC"], CFG, 125, float("nan"), vol_ratio=1.0) == 10
 
 
 @settings(max_examples=500, deadline=None)
@@ -174,3 +190,19 @@ def test_correlation_penalty_counts_what_moves_together_and_treats_unknown_as_th
     assert 0.9 < independent <= 1.0
     short_history = OpenLeg("Z", 1, closes(walk.to_numpy()[-20:], start="2030-01-01"))
     assert correlation_multiplier(walk, 1, [short_history], CFG)[0] == pytest.approx(0.5)  # unknown: worst case
+
+
+@settings(max_examples=300, deadline=None)
+@given(stop=stops, ratio=st.floats(-1.0, 2.0), lower=st.floats(0.0, 1.0), floor=st.floats(0.1, 1.0))
+def test_a_weakening_thesis_only_ever_tightens_the_stop(stop, ratio, lower, floor):
+    tightened = tightened_stop_pct(stop, ratio, floor)
+    assert floor * stop * (1 - 1e-12) <= tightened <= stop  # never wider than the stop the size assumed
+    assert tightened_stop_pct(stop, min(ratio, 1.0) * lower, floor) <= tightened * (1 + 1e-12)  # weaker: tighter
+
+
+def test_health_ratio_is_relative_to_the_signal_candle():
+    assert health_ratio(1.0, 0.25) == 0.25
+    assert health_ratio(0.5, 0.25) == 0.5
+    assert health_ratio(0.5, 0.9) == 1.0  # stronger than at entry: the entry stop
+    assert health_ratio(0.0, 0.5) is None and health_ratio(None, 0.5) is None and health_ratio(1.0, None) is None
+    assert tightened_stop_pct(2.0, 0.5, 0.5) == pytest.approx(1.5)

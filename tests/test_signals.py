@@ -53,14 +53,41 @@ def test_signal_conformance(prepared, signal):
     for n in (PIPE.warmup_candles + 10, 4000, len(prepared) - 7):  # no lookahead
         pd.testing.assert_frame_equal(signal.generate(prepared.iloc[:n]), out.iloc[:n])
     warm = out.iloc[PIPE.warmup_candles :]
-    assert not warm.isna().any().any()
-    d, conf, ret, risk, proxy, inv_long, inv_short = (warm[c] for c in signal.output_columns())
+    d, conf, ret, risk, proxy, inv_long, inv_short, health_long, health_short = (
+        warm[c] for c in signal.output_columns()
+    )
+    assert not warm.drop(columns=[health_long.name, health_short.name]).isna().any().any()
     assert set(d.unique()) <= {-1, 0, 1}
     assert ((conf >= 0) & (conf <= 1)).all()
     assert (conf[d == 0] == 0).all() and (conf[d != 0] > 0).all()
     assert (risk > 0).all() and (ret >= 0).all()
     assert proxy.dtype == bool and inv_long.dtype == bool and inv_short.dtype == bool
+    for health, invalid in ((health_long, inv_long), (health_short, inv_short)):
+        assert health.dtype == float
+        assert (health.between(0.0, 1.0) | health.isna()).all()
+        assert (health[invalid] == 0.0).all()  # invalidated: no health left
     assert set(signal.regime_fit) <= set(Regime)
+
+
+# Signals whose entry needs the invalidation quantity at its entry threshold: full health wherever they fire.
+FULL_HEALTH_AT_ENTRY = {"FUNDING_SQUEEZE", "OI_DIVERGENCE", "FUNDING_CARRY"}
+
+
+@needs_data
+@pytest.mark.parametrize("signal", ALL, ids=lambda s: s.name)
+def test_thesis_health_is_full_where_the_signal_fires(prepared, signal):
+    out = signal.generate(prepared)
+    names = signal.output_columns()
+    d, health_long, health_short = out[names[0]], out[names[7]], out[names[8]]
+    at_entry = pd.concat([health_long[d == 1], health_short[d == -1]])
+    if signal.name in FULL_HEALTH_AT_ENTRY:
+        assert (at_entry == 1.0).all()
+    elif signal.name == "LIQUIDATION_REVERSAL":  # entry only needs no burst on the candle: health above 0
+        assert ((at_entry > 0.0) | at_entry.isna()).all()
+    else:  # CROWDING_FADE: full where the funding vote agrees, as it must with the proxy
+        z = prepared[col.FUNDING_Z]
+        voted = -d * z >= signal.params["funding_z_min"].default
+        assert (at_entry[voted.loc[at_entry.index]] == 1.0).all()
 
 
 @needs_data
@@ -99,8 +126,9 @@ def test_funding_squeeze_trades_against_the_payers_once_price_turns():
     p = {"funding_squeeze_momentum_bars": 4, "funding_squeeze_stop_atr": 2.0, "funding_squeeze_reward_risk": 1.5}
     rising_then_falling = [100, 101, 102, 103, 104, 100]
     out = sig.generate(squeeze_frame(0.001, rising_then_falling), p)  # longs pay 0.1% / 8h
-    d, conf, ret, risk, proxy, inv_long, inv_short = (out[c] for c in sig.output_columns())
+    d, conf, ret, risk, proxy, inv_long, inv_short, _, health_short = (out[c] for c in sig.output_columns())
     assert d.tolist() == [0, 0, 0, 0, 0, -1]  # short only once price falls below its mean
+    assert (health_short == 1.0).all()  # funding at 2x the threshold
     assert conf.iloc[-1] == pytest.approx(0.75)  # funding at 2x the threshold
     assert risk.iloc[-1] == pytest.approx(1.0) and ret.iloc[-1] == pytest.approx(1.5)
     assert not proxy.any() and not inv_short.any() and inv_long.all()  # a short's thesis holds while longs pay
@@ -139,7 +167,7 @@ def test_liquidation_reversal_buys_the_exhausted_long_cascade():
     opens = [100, 100, 99, 97, 96.0]  # the last candle closes up: sellers exhausted
     frame = cascade_frame([0, 5, 6, 3, 1], [0, 0.8, 0.9, 0.5, 0], closes, opens)
     out = sig.generate(frame)
-    d, conf, _, _, proxy, inv_long, _ = (out[c] for c in sig.output_columns())
+    d, conf, _, _, proxy, inv_long, _, _, _ = (out[c] for c in sig.output_columns())
     assert d.tolist() == [0, 0, 0, 0, 1]
     # peak z 6 is 2 over z_min 4 -> +0.2; 80 % of the longs' liquidation levels are out of reach -> +0.16
     assert conf.iloc[-1] == pytest.approx(0.5 + 0.2 + 0.2 * 0.8)
@@ -263,3 +291,92 @@ def test_select_best_picks_the_higher_score():
     # FUNDING_SQUEEZE fits HIGH_VOLATILITY 0.7, LIQUIDATION_REVERSAL 1.0
     assert out[col.SIGNAL].tolist() == ["LIQUIDATION_REVERSAL", "LIQUIDATION_REVERSAL"]
     assert out[col.SCORE].tolist() == pytest.approx([0.7, 0.9])
+
+
+def health(sig, frame, p=None):
+    """Return (dir, inv_long, inv_short, health_long, health_short) after checking the trailing property."""
+    out = sig.generate(frame, p)
+    for n in range(1, len(frame)):
+        pd.testing.assert_frame_equal(sig.generate(frame.iloc[:n], p), out.iloc[:n])
+    names = sig.output_columns()
+    return tuple(out[names[i]] for i in (0, 5, 6, 7, 8))
+
+
+def test_funding_squeeze_health_follows_funding_down_to_the_invalidation_level():
+    sig = FundingSqueeze()
+    frame = squeeze_frame(0.0, [104, 104, 104, 104, 100, 99, 98, 97, 96])
+    frame[col.FUNDING_RATE_8H] = [0.001] * 5 + [0.0005, 0.0003, 0.0001, np.nan]
+    d, inv_long, inv_short, health_long, health_short = health(sig, frame, {"funding_squeeze_momentum_bars": 4})
+    assert d.tolist() == [0, 0, 0, 0, -1, -1, 0, 0, 0]
+    # threshold 0.05 %, invalidation 0.0125 %: (0.03 - 0.0125) / (0.05 - 0.0125) of the thesis is left
+    assert health_short.iloc[4:8].tolist() == pytest.approx([1.0, 1.0, 0.0175 / 0.0375, 0.0])
+    assert inv_short.tolist() == [False] * 7 + [True, False]
+    assert (health_long.iloc[:8] == 0.0).all() and inv_long.iloc[:8].all()  # longs pay: no long thesis
+    assert np.isnan(health_long.iloc[-1]) and np.isnan(health_short.iloc[-1])  # funding unknown
+
+
+def test_crowding_fade_health_is_the_funding_z_score_over_its_threshold():
+    sig = CrowdingFade()
+    d, inv_long, inv_short, health_long, health_short = health(sig, crowd_frame())  # proxy: the funding vote
+    assert d.iloc[-1] == -1 and health_short.iloc[-1] == 1.0
+    assert (health_long == 0.0).all() and inv_long.all()
+    # With the ratios known, positioning, taker flow and extension outvote funding at z 1 (z_min 2): the
+    # short fires with half its thesis' funding pressure.
+    d, _, inv_short, _, health_short = health(sig, crowd_frame(ls=3.0, taker=1.3, z=1.0))
+    assert d.iloc[-1] == -1 and health_short.iloc[-1] == pytest.approx(0.5) and not inv_short.iloc[-1]
+    _, _, inv_short, _, health_short = health(sig, crowd_frame(z=-0.5))
+    assert inv_short.all() and (health_short == 0.0).all()
+    _, _, _, health_long, health_short = health(sig, crowd_frame(z=np.nan))
+    assert health_long.isna().all() and health_short.isna().all()
+
+
+def test_funding_carry_health_runs_from_the_minimum_to_half_of_it_while_ranging():
+    sig = FundingCarry()
+    d, inv_long, _, health_long, health_short = health(sig, carry_frame())
+    assert d.iloc[0] == -1 and health_short.iloc[0] == 1.0 and health_long.iloc[0] == 0.0 and inv_long.iloc[0]
+    # min 0.02 %, invalidation 0.01 %: 0.015 % is half way; too little to enter, enough to stay
+    d, _, inv_short, _, health_short = health(sig, carry_frame(funding=0.00015))
+    assert d.iloc[0] == 0 and health_short.iloc[0] == pytest.approx(0.5) and not inv_short.iloc[0]
+    assert health(sig, carry_frame(regime=Regime.TRENDING_UP))[4].iloc[0] == 0.0  # not ranging
+    _, inv_long, inv_short, health_long, health_short = health(sig, carry_frame(funding=np.nan))
+    assert np.isnan(health_long.iloc[0]) and np.isnan(health_short.iloc[0])
+    assert not inv_long.iloc[0] and not inv_short.iloc[0]
+
+
+def test_liquidation_reversal_health_is_the_distance_to_a_same_side_burst():
+    sig = LiquidationReversal()
+    closes, opens = [100, 99, 97, 96, 96.5], [100, 100, 99, 97, 96.0]
+    frame = cascade_frame([0, 5, 6, 3, 1], [0, 0.8, 0.9, 0.5, 0], closes, opens)
+    d, inv_long, _, health_long, health_short = health(sig, frame)
+    # z 3 of 4 with the longs' imbalance beyond 0.3: a quarter of the way from a burst
+    assert health_long.tolist() == pytest.approx([1.0, 0.0, 0.0, 0.25, 1.0])
+    assert (health_long[inv_long] == 0.0).all() and (health_short == 1.0).all()  # no short burst
+    # Exhaustion only needs no burst on the candle: a heavy but sub-burst candle still fires, at lower health.
+    heavy = cascade_frame([0, 5, 6, 3, 3], [0, 0.8, 0.9, 0.5, 0.6], closes, opens)
+    d, inv_long, _, health_long, _ = health(sig, heavy)
+    assert d.iloc[-1] == 1 and health_long.iloc[-1] == pytest.approx(0.25) and not inv_long.iloc[-1]
+    # imbalance 0.15 leans only half as far as a burst needs: the smaller axis decides
+    mixed = cascade_frame([0, 5, 6, 3, 8], [0, 0.8, 0.9, 0.5, 0.15], closes, opens)
+    assert health(sig, mixed)[3].iloc[-1] == pytest.approx(0.5)
+    unknown = cascade_frame([0, 5, 6, 3, np.nan], [0, 0.8, 0.9, 0.5, 0], closes, opens)
+    assert np.isnan(health(sig, unknown)[3].iloc[-1])
+
+
+def test_oi_divergence_health_is_the_distance_to_open_interest_following_price():
+    sig = OIDivergence()
+    p = {"oi_divergence_lookback_bars": 4}
+    up = [100, 100.5, 101, 101.5, 102]  # +2 % = 3.9 ATRs
+    d, _, inv_short, _, health_short = health(sig, divergence_frame(up, [np.nan] * 4 + [-1.0]), p)
+    assert d.iloc[-1] == -1 and health_short.iloc[-1] == 1.0 and not inv_short.iloc[-1]
+    # open interest down 0.2 % of the 0.5 % a short needs: 0.4 of the divergence is left
+    _, _, inv_short, _, health_short = health(sig, divergence_frame(up, [np.nan] * 4 + [-0.2]), p)
+    assert health_short.iloc[-1] == pytest.approx(0.4) and not inv_short.iloc[-1]
+    _, _, inv_short, _, health_short = health(sig, divergence_frame(up, [np.nan] * 4 + [0.2]), p)
+    assert inv_short.iloc[-1] and health_short.iloc[-1] == 0.0  # open interest follows price up
+    # Price fell 4 ATRs while open interest rose 0.2 %: the long's divergence is 0.4 of its threshold,
+    # and the short's faded move is fully reversed.
+    _, inv_long, _, health_long, health_short = health(sig, divergence_frame(up[::-1], [np.nan] * 4 + [0.2]), p)
+    assert health_long.iloc[-1] == pytest.approx(0.4) and health_short.iloc[-1] == 1.0 and not inv_long.iloc[-1]
+    _, inv_long, inv_short, health_long, health_short = health(sig, divergence_frame(up, [np.nan] * 5), p)
+    assert health_long.isna().all() and health_short.isna().all()  # no open interest: unknown, not guessed
+    assert not inv_long.any() and not inv_short.any()

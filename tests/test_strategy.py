@@ -143,9 +143,13 @@ class FakeTrade:
 class FakeDP:
     def __init__(self, frame):
         self.frame = frame
+        self.messages = []
 
     def get_analyzed_dataframe(self, pair, timeframe):
         return self.frame, None
+
+    def send_msg(self, message, **kwargs):
+        self.messages.append(message)
 
 
 def started_bridge(frame):
@@ -283,7 +287,8 @@ def test_the_sizing_rationale_travels_from_the_stake_to_the_trade(monkeypatch):
     bridge = started_bridge(frame)
     monkeypatch.setattr(Trade, "get_trades_proxy", staticmethod(lambda **kw: []))
     bridge.strategy.wallets = type("W", (), {"get_total_stake_amount": staticmethod(lambda: 10_000.0)})()
-    stake = bridge.stake("BTC/USDT:USDT", 5.0, 5.0, 10_000.0, "FUNDING_SQUEEZE")
+    now = datetime(2024, 3, 1, 0, 30, tzinfo=UTC)
+    stake = bridge.stake("BTC/USDT:USDT", 5.0, 5.0, 10_000.0, "FUNDING_SQUEEZE", "long", now)
     assert stake == pytest.approx(10_000 * 0.01 / 0.02 / 5)  # quarter Kelly (0.1375) above the 1 % cap
     trade = FakeTrade(datetime(2024, 3, 1, 0, 30, 4, tzinfo=UTC))
     bridge.record_entry(trade)
@@ -300,3 +305,17 @@ def test_freqtrades_protections_are_configured_as_a_second_line():
     names = {p.name for p in manager._protection_handlers}
     assert names == {"CooldownPeriod", "StoplossGuard", "MaxDrawdown"}
     assert next(p for p in protections if p["method"] == "MaxDrawdown")["calculation_mode"] == "equity"
+
+
+def test_the_stop_tightens_as_the_thesis_weakens_and_never_loosens_again():
+    frame = signal_frame()
+    health = col.signal_column("FUNDING_SQUEEZE", "health_long")
+    frame[health] = [1.0, 1.0, 1.0, 0.5]  # the 00:15 signal candle at full strength, the newest at half
+    bridge = started_bridge(frame)
+    trade = FakeTrade(datetime(2024, 3, 1, 0, 30, tzinfo=UTC))  # entry stop 2 %
+    # 2 % x (0.5 + 0.5 x 0.5) = 1.5 % of price, at 5x leverage
+    assert bridge.stoploss(trade, current_rate=100.0) == pytest.approx(0.015 * 5)
+    assert trade.custom["hydra_health_entry"] == 1.0 and trade.custom["hydra_health_min"] == 0.5
+    frame[health] = 1.0  # the thesis recovers: the stop stays where it went
+    assert bridge.stoploss(trade, current_rate=100.0) == pytest.approx(0.015 * 5)
+    assert bridge.exit(trade, datetime(2024, 3, 1, 1, tzinfo=UTC), 98.4) == "hydra_stop"  # through 98.5

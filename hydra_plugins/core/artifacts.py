@@ -48,7 +48,7 @@ def major(version: str) -> str:
     return str(version).split(".", 1)[0]
 
 
-def _replace_atomically(path: Path, blob: bytes) -> None:
+def replace_atomically(path: Path, blob: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -71,8 +71,8 @@ def write_artifact(model_path: Path, blob: bytes, card: dict[str, Any]) -> dict[
         "sha256": sha256(blob),
         "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    _replace_atomically(model_path, blob)
-    _replace_atomically(card_path(model_path), (json.dumps(card, indent=2, default=_json_default) + "\n").encode())
+    replace_atomically(model_path, blob)
+    replace_atomically(card_path(model_path), (json.dumps(card, indent=2, default=_json_default) + "\n").encode())
     return card
 
 

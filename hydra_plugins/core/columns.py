@@ -84,7 +84,12 @@ STOP_PCT = "hydra_stop_pct"  # stop distance from entry, in percent of price
 TARGET_PCT = "hydra_target_pct"  # take-profit distance from entry, in percent of price
 ML_SCORE = "hydra_ml_score"  # the winner's P(profitable) from the signal scorer, NaN without one
 
-SIGNAL_FIELDS = ("dir", "conf", "exp_ret_pct", "exp_risk_pct", "proxy", "inv_long", "inv_short")
+# Each signal's columns, described in alpha/signals/base.py: direction, confidence, expected return and
+# risk, proxy flag, and per side the thesis invalidation (bool) and thesis health (0..1, NaN unknown).
+# New fields go at the end: readers (alpha/select.py, alpha/features.py, training) take the first ones by position.
+SIGNAL_FIELDS = (
+    "dir", "conf", "exp_ret_pct", "exp_risk_pct", "proxy", "inv_long", "inv_short", "health_long", "health_short",
+)  # fmt: skip
 
 
 def signal_column(signal_name: str, field: str) -> str:

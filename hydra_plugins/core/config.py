@@ -204,6 +204,39 @@ class AlphaConfig(_Frozen):
     signals: SignalsConfig = SignalsConfig()
 
 
+KillSwitchName = Literal["daily_drawdown", "funding_spike", "cascade", "regime_break"]
+
+
+class KillSwitchConfig(_Frozen):
+    """L4's kill switches (risk/kill_switch.py): when one fires, the positions it covers are closed at
+    once and new entries it covers are refused for ``cooldown_hours``.
+
+    ``switches`` lists the ones armed (all four by default); ``enabled: false`` disarms them all.
+    In dry-run and live the state is kept in ``state_path`` (relative to Freqtrade's user_data_dir),
+    so a restart keeps it; ``hydra risk status`` shows it and ``hydra risk clear`` ends a cool-down.
+    """
+
+    enabled: bool = True
+    switches: tuple[KillSwitchName, ...] = ("daily_drawdown", "funding_spike", "cascade", "regime_break")
+    # Equity (including unrealized P&L) this far below its value at the UTC day's start: flatten all.
+    daily_drawdown_pct: Annotated[float, Field(gt=0.0, le=50.0)] = 5.0
+    # A pair's last settled or predicted funding rate (per settlement, not 8h-scaled) beyond this, in %.
+    funding_spike_pct: Annotated[float, Field(gt=0.0, le=5.0)] = 0.5
+    # A pair's cascade probability above this flattens the pair; above it on at least two pairs and at
+    # least cascade_market_share of the pairs with a known probability, it flattens every pair.
+    cascade_prob: Fraction = 0.7
+    cascade_market_share: Fraction = 0.5
+    # Regime break: the regime turned against an open position while volatility is extreme, i.e. in
+    # the top (1 - this) of its 14-day range or above stats.block_vol_ratio x normal.
+    regime_break_vol_pctile: Annotated[float, Field(ge=0.5, le=1.0)] = 0.95
+    cooldown_hours: Annotated[float, Field(gt=0.0, le=168.0)] = 12.0
+    state_path: str = "hydra/kill_switches.json"
+    journal_path: str = "hydra/risk_journal.jsonl"  # every firing and refused entry, one JSON line each
+
+    def armed(self, switch: str) -> bool:
+        return self.enabled and switch in self.switches
+
+
 class RiskConfig(_Frozen):
     """L4: the seed's limits."""
 
@@ -220,6 +253,10 @@ class RiskConfig(_Frozen):
     correlation_bars: Annotated[int, Field(ge=48, le=2880)] = 672
     liquidation_buffer: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.5
     max_hold_hours: Annotated[float, Field(gt=0.0, le=720.0)] = 24.0
+    # As a trade's thesis weakens (its signal's health relative to the entry candle's), its stop moves
+    # in, linearly down to this share of the entry stop's distance when the thesis is gone.
+    stop_tighten_floor: Annotated[float, Field(ge=0.1, le=1.0)] = 0.5
+    kill_switches: KillSwitchConfig = KillSwitchConfig()
 
 
 class HydraConfig(_Frozen):

@@ -8,6 +8,23 @@ def stop_price(open_rate: float, stop_pct: float, is_short: bool) -> float:
     return open_rate * (1 + stop_pct / 100.0) if is_short else open_rate * (1 - stop_pct / 100.0)
 
 
+def tightened_stop_pct(stop_pct: float, health_ratio: float, floor: float) -> float:
+    """Return the stop distance once the thesis has weakened to ``health_ratio`` of its strength at entry.
+
+    The distance shrinks linearly from the entry stop (ratio 1) to ``floor`` x the entry stop (ratio 0);
+    it is never wider than the entry stop, the distance the position was sized for.
+    """
+    ratio = min(1.0, max(0.0, health_ratio))
+    return stop_pct * (floor + (1.0 - floor) * ratio)
+
+
+def health_ratio(entry_health: float | None, health: float | None) -> float | None:
+    """The thesis's health now relative to the signal candle's (None when it cannot be measured)."""
+    if entry_health is None or health is None or entry_health <= 0:
+        return None
+    return min(1.0, health / entry_health)
+
+
 def exit_reason(
     *,
     open_rate: float,

@@ -19,6 +19,7 @@ class StakeDecision:
     position_usd: float
     reason: str
     rationale: dict[str, float] = field(default_factory=dict)  # stored on the trade (set_custom_data)
+    code: str = "sized"  # a refusal's short, stable name (counted in the risk journal)
 
 
 def kelly_fraction(win_prob: float, reward_risk: float) -> float:
@@ -55,35 +56,47 @@ def risk_stake(
     than allowed.
     """
     if not (math.isfinite(stop_pct) and stop_pct > 0):
-        return StakeDecision(0.0, 0.0, f"no valid stop distance ({stop_pct})")
+        return StakeDecision(0.0, 0.0, f"no valid stop distance ({stop_pct})", code="no_stop")
     if equity <= 0 or leverage < 1:
-        return StakeDecision(0.0, 0.0, f"equity {equity:.2f} or leverage {leverage} unusable")
+        return StakeDecision(0.0, 0.0, f"equity {equity:.2f} or leverage {leverage} unusable", code="no_equity")
     if open_positions >= cfg.max_positions:
-        return StakeDecision(0.0, 0.0, f"{open_positions} positions open (max {cfg.max_positions})")
+        return StakeDecision(
+            0.0, 0.0, f"{open_positions} positions open (max {cfg.max_positions})", code="max_positions"
+        )
     if gate_mult <= 0:
-        return StakeDecision(0.0, 0.0, "L2 gate blocks new entries")
+        return StakeDecision(0.0, 0.0, "L2 gate blocks new entries", code="gate_block")
     risk_fraction, kelly = cfg.risk_per_trade, None
     if win_prob is not None and reward_risk is not None:
         if not (math.isfinite(win_prob) and math.isfinite(reward_risk) and reward_risk > 0 and 0 <= win_prob <= 1):
-            return StakeDecision(0.0, 0.0, f"no usable win probability or reward/risk ({win_prob}, {reward_risk})")
+            return StakeDecision(
+                0.0, 0.0, f"no usable win probability or reward/risk ({win_prob}, {reward_risk})", code="no_odds"
+            )
         kelly = kelly_fraction(win_prob, reward_risk)
         if kelly <= 0:
             return StakeDecision(
-                0.0, 0.0, f"Kelly {kelly:.3f} <= 0 at p {win_prob:.2f} and reward/risk {reward_risk:.2f}: no edge"
+                0.0,
+                0.0,
+                f"Kelly {kelly:.3f} <= 0 at p {win_prob:.2f} and reward/risk {reward_risk:.2f}: no edge",
+                code="no_edge",
             )
         risk_fraction = min(cfg.risk_per_trade, cfg.kelly_multiplier * kelly)
     if not 0 < correlation_mult <= 1:
-        return StakeDecision(0.0, 0.0, f"correlation multiplier {correlation_mult} outside (0, 1]")
+        return StakeDecision(0.0, 0.0, f"correlation multiplier {correlation_mult} outside (0, 1]", code="correlation")
     position = equity * risk_fraction / (stop_pct / 100.0) * size_mult * gate_mult * correlation_mult
     room = cfg.max_exposure_usd - open_exposure_usd
     capped = min(position, cfg.max_position_usd, room, max_stake * leverage)
     if capped <= 0:
         return StakeDecision(
-            0.0, 0.0, f"exposure cap reached ({open_exposure_usd:.0f} of {cfg.max_exposure_usd:.0f} USD)"
+            0.0,
+            0.0,
+            f"exposure cap reached ({open_exposure_usd:.0f} of {cfg.max_exposure_usd:.0f} USD)",
+            code="exposure_cap",
         )
     stake = capped / leverage
     if min_stake is not None and stake < min_stake:
-        return StakeDecision(0.0, capped, f"risk-sized stake {stake:.2f} below exchange minimum {min_stake:.2f}")
+        return StakeDecision(
+            0.0, capped, f"risk-sized stake {stake:.2f} below exchange minimum {min_stake:.2f}", code="min_stake"
+        )
     rationale = {
         "win_prob": win_prob,
         "reward_risk": reward_risk,

@@ -81,6 +81,7 @@ class Hydra(HydraParameters, IStrategy):
     def bot_loop_start(self, current_time: datetime, **kwargs) -> None:
         self._refresh_models(current_time)
         self._refresh_intel(current_time)
+        self._check_kill_switches(current_time)
 
     @fail_closed(default=None)
     def _refresh_models(self, current_time: datetime) -> None:
@@ -89,6 +90,10 @@ class Hydra(HydraParameters, IStrategy):
     @fail_closed(default=None)
     def _refresh_intel(self, current_time: datetime) -> None:
         self.hydra.refresh_intel(current_time)
+
+    @fail_closed(default=None)
+    def _check_kill_switches(self, current_time: datetime) -> None:
+        self.hydra.check_kill_switches(current_time)
 
     def informative_pairs(self):
         return self.hydra.informative_pairs()
@@ -130,7 +135,7 @@ class Hydra(HydraParameters, IStrategy):
         side: str,
         **kwargs,
     ) -> float:
-        return self.hydra.stake(pair, leverage, min_stake, max_stake, entry_tag)
+        return self.hydra.stake(pair, leverage, min_stake, max_stake, entry_tag, side, current_time)
 
     @fail_closed(default=False)
     def confirm_trade_entry(

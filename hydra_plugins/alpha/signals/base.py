@@ -10,7 +10,13 @@ A signal reads the columns it declares in ``requires`` and returns exactly its o
   the candle that opened it;
 * ``proxy``: True where an input the thesis is about was missing and a labelled proxy stood in;
 * ``inv_long`` / ``inv_short``: the thesis of a long (short) position opened by this signal no
-  longer holds on this candle (for the thesis-health exits of the risk brain).
+  longer holds on this candle (for the thesis-health exits of the risk brain);
+* ``health_long`` / ``health_short``: how much of that thesis still holds on this candle, in [0, 1]:
+  1 where the condition that opens the trade holds at least as strongly as its entry threshold, 0
+  where the thesis is invalidated (always where ``inv_long`` / ``inv_short`` is True), linear in
+  between on the quantity the invalidation measures (piecewise where it combines two; each signal's
+  docstring names it), and NaN where that quantity is unknown. The risk brain can tighten a stop as
+  health falls, before the thesis breaks outright.
 
 Thresholds are :class:`Param` declarations: defaults that work untuned, with the range
 ``freqtrade hyperopt`` may search (the bridge turns each into a ``DecimalParameter`` or
@@ -60,6 +66,8 @@ class SignalOutput:
     proxy: pd.Series
     invalid_long: pd.Series
     invalid_short: pd.Series
+    health_long: pd.Series  # unclipped is fine; NaN where the thesis's inputs are unknown
+    health_short: pd.Series
 
 
 class Signal(ABC):
@@ -107,6 +115,8 @@ class Signal(ABC):
         out = self._compute(frame, self.values(overrides))
         firing = out.direction != 0
         names = self.output_columns()
+        invalid_long = out.invalid_long.fillna(False).astype(bool)
+        invalid_short = out.invalid_short.fillna(False).astype(bool)
         return pd.DataFrame(
             {
                 names[0]: out.direction.astype("int8"),
@@ -114,8 +124,10 @@ class Signal(ABC):
                 names[2]: out.exp_ret_pct,
                 names[3]: out.exp_risk_pct,
                 names[4]: out.proxy.fillna(False).astype(bool),
-                names[5]: out.invalid_long.fillna(False).astype(bool),
-                names[6]: out.invalid_short.fillna(False).astype(bool),
+                names[5]: invalid_long,
+                names[6]: invalid_short,
+                names[7]: _health(out.health_long, invalid_long),
+                names[8]: _health(out.health_short, invalid_short),
             },
             index=frame.index,
         )
@@ -123,6 +135,11 @@ class Signal(ABC):
     @abstractmethod
     def _compute(self, frame: pd.DataFrame, p: Mapping[str, float]) -> SignalOutput:
         """Return the signal's series for parameter values ``p`` (NaN-free where inputs are)."""
+
+
+def _health(health: pd.Series, invalid: pd.Series) -> pd.Series:
+    # An invalidated thesis has no health left even where the health inputs are unknown.
+    return health.astype(float).clip(0.0, 1.0).mask(invalid, 0.0)
 
 
 def sided(long_: pd.Series, short: pd.Series) -> pd.Series:

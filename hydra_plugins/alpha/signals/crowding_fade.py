@@ -19,6 +19,12 @@ The trigger is a close against the crowd (below the previous close when fading l
   threshold, capped at 1
 * expected risk / return: ``stop_atr`` ATRs, ``reward_risk`` times that
 * invalidation: the crowding is gone, funding back at or below its usual level (z-score <= 0)
+* health: the funding z-score on the crowd's side, linear from 1 at ``funding_z_min`` to 0 at 0 (the
+  invalidation level). With the positioning ratios known, three votes out of four open a trade, so
+  the funding vote may be the one missing: the signal can then fire with health below 1, even at
+  0 (a crowd in positioning, flow and extension that pays no more funding than usual; its own
+  invalidation already holds). Health is 1 on every firing candle whose funding vote agrees, which
+  includes every proxied one (the proxy needs the funding vote).
 """
 
 from __future__ import annotations
@@ -97,4 +103,6 @@ class CrowdingFade(Signal):
             proxy=proxied,
             invalid_long=z >= 0,
             invalid_short=z <= 0,
+            health_long=-z / p["funding_z_min"],
+            health_short=z / p["funding_z_min"],
         )

@@ -12,6 +12,9 @@ The two must agree in sign when both are known.
 * expected return: the funding collected over ``hold_hours`` at the current rate (a carry, not a
   price target); expected risk: ``stop_atr`` ATRs
 * invalidation: funding below half the minimum or flipped, or the market no longer ranging
+* health: the rate on the receiving side, linear from 1 at ``min_funding_8h`` to 0 at half of it,
+  and 0 when the market is not ranging; always 1 where the signal fires (volatility and the
+  predicted/settled agreement gate entries only, so they do not enter health either)
 """
 
 from __future__ import annotations
@@ -53,12 +56,15 @@ class FundingCarry(Signal):
         direction = sided(quiet & (rate <= -p["min_funding_8h"]), quiet & (rate >= p["min_funding_8h"]))
         confidence = 0.5 + 0.25 * np.log2((rate.abs() / p["min_funding_8h"]).clip(lower=1.0).fillna(1.0))
         not_ranging = frame[col.REGIME] != Regime.RANGING
+        half = p["min_funding_8h"] / 2  # the invalidation level
         return SignalOutput(
             direction=direction,
             confidence=confidence.where(known, confidence * PROXY_CONFIDENCE),
             exp_ret_pct=(rate.abs() * p["hold_hours"] / 8.0 * 100.0).fillna(0.0),
             exp_risk_pct=(p["stop_atr"] * frame[col.ATR_PCT]).fillna(0.0),
             proxy=~known,
-            invalid_long=not_ranging | (rate > -p["min_funding_8h"] / 2),
-            invalid_short=not_ranging | (rate < p["min_funding_8h"] / 2),
+            invalid_long=not_ranging | (rate > -half),
+            invalid_short=not_ranging | (rate < half),
+            health_long=((-rate - half) / half).mask(not_ranging, 0.0),
+            health_short=((rate - half) / half).mask(not_ranging, 0.0),
         )

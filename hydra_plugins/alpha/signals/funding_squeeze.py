@@ -9,6 +9,8 @@ that side (close beyond its ``momentum_bars`` mean) and takes the other side.
 * expected risk: the stop distance, ``stop_atr`` x ATR %
 * expected return: the take-profit distance, ``reward_risk`` x expected risk
 * invalidation: funding has normalised, below a quarter of the threshold on the payers' side
+* health: funding on the payers' side, linear from 1 at ``threshold_8h`` to 0 at a quarter of it
+  (the invalidation level); always 1 where the signal fires, which needs funding at the threshold
 * proxy: never, settled funding exists for every candle HYDRA trades
 """
 
@@ -54,12 +56,15 @@ class FundingSqueeze(Signal):
         direction = sided((funding <= -threshold) & (close > mean), (funding >= threshold) & (close < mean))
         extremity = (funding.abs() / threshold).clip(lower=1.0).fillna(1.0)
         exp_ret, exp_risk = stop_and_target(frame[col.ATR_PCT], p["stop_atr"], p["reward_risk"])
+        floor = threshold / 4  # the invalidation level
         return SignalOutput(
             direction=direction,
             confidence=0.5 + 0.25 * np.log2(extremity),
             exp_ret_pct=exp_ret,
             exp_risk_pct=exp_risk,
             proxy=pd.Series(False, index=frame.index),
-            invalid_long=funding > -threshold / 4,
-            invalid_short=funding < threshold / 4,
+            invalid_long=funding > -floor,
+            invalid_short=funding < floor,
+            health_long=(-funding - floor) / (threshold - floor),
+            health_short=(funding - floor) / (threshold - floor),
         )

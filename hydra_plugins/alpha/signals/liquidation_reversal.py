@@ -13,6 +13,13 @@ no burst on this candle and it closed against the cascade (up after long liquida
   fuel is spent); proxied liquidations keep ``PROXY_CONFIDENCE`` of it
 * expected risk / return: ``stop_atr`` ATRs, ``reward_risk`` times that
 * invalidation: the cascade resumes, a new burst on the same side
+* health: how far this candle is from such a burst, ``1 - min(z / z_min, imbalance / 0.3)`` clipped
+  to [0, 1], with the imbalance signed towards the cascade's side (``+imbalance``, the longs, for a
+  long position; ``-imbalance`` for a short). It is 0 exactly on a same-side burst (both at their
+  burst thresholds) and 1 where the candle's liquidations are at or below their usual level
+  (z <= 0) or lean to the other side. Exhaustion only asks for no burst on the firing candle, so
+  the signal can fire with health below 1 (heavy but not quite bursting liquidations on the
+  cascade's side); health is above 0 on every firing candle.
 * proxy: where the liquidation stream was not recorded the documented candle proxy stands in
   (``hydra_liq_is_proxy``); the signal then says so
 """
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 from hydra_plugins.alpha.signals.base import PROXY_CONFIDENCE, Param, Signal, SignalOutput, sided, stop_and_target
@@ -80,6 +88,9 @@ class LiquidationReversal(Signal):
         proxied = frame[col.LIQ_IS_PROXY].astype(float).rolling(bars, min_periods=1).max() > 0
         confidence = 0.5 + 0.1 * (peak - p["z_min"]).clip(lower=0.0) + 0.2 * spent.fillna(0.0).clip(0.0, 1.0)
         exp_ret, exp_risk = stop_and_target(frame[col.ATR_PCT], p["stop_atr"], p["reward_risk"])
+        # The burst intensity of each side, in units of its thresholds: 1 or more on both axes is a burst.
+        intensity = z.astype(float) / p["z_min"]
+        one_sided = frame[col.LIQ_IMBALANCE].astype(float) / _ONE_SIDED
         return SignalOutput(
             direction=direction,
             confidence=confidence.where(~proxied, confidence * PROXY_CONFIDENCE),
@@ -88,4 +99,6 @@ class LiquidationReversal(Signal):
             proxy=proxied,
             invalid_long=longs_burst,
             invalid_short=shorts_burst,
+            health_long=1.0 - np.minimum(intensity, one_sided),
+            health_short=1.0 - np.minimum(intensity, -one_sided),
         )

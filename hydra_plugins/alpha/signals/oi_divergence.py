@@ -11,6 +11,12 @@ moved the other way by at least ``oi_move_pct`` percent (the last hour's change)
 * expected risk / return: ``stop_atr`` ATRs, ``reward_risk`` times that
 * invalidation: open interest turns to follow price (a short's thesis ends when open interest rises
   with price again, a long's when it falls with price)
+* health: how far the candle is from open interest following price, each axis in units of its
+  entry threshold: for a short the larger of the open-interest fall (``-oi / oi_move_pct``) and the
+  price fall over the lookback (``-move / move_atr``), for a long the larger of the open-interest
+  rise and the price rise, clipped to [0, 1]. It is 0 where open interest and price move together
+  (the invalidation) and 1 once open interest diverges by the entry threshold, so 1 on every firing
+  candle, or once price has fully reversed the move the trade fades. NaN without open interest.
 * proxy: none. Without open interest (most of history: Binance serves 30 days, its archive is the
   long record) the signal is off rather than guessing from volume: it never fires on a candle whose
   open interest is unknown.
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 from hydra_plugins.alpha.signals.base import Param, Signal, SignalOutput, sided, stop_and_target
@@ -53,7 +60,7 @@ class OIDivergence(Signal):
         close = frame["close"]
         atr_price = frame[col.ATR_PCT] / 100.0 * close
         move_atr = (close - close.shift(int(p["lookback_bars"]))) / atr_price
-        oi = frame[col.OI_DELTA_PCT_1H]
+        oi = frame[col.OI_DELTA_PCT_1H].astype(float)  # all-unknown stretches can arrive as object dtype
         direction = sided(
             (move_atr <= -p["move_atr"]) & (oi >= p["oi_move_pct"]),
             (move_atr >= p["move_atr"]) & (oi <= -p["oi_move_pct"]),
@@ -68,4 +75,6 @@ class OIDivergence(Signal):
             proxy=pd.Series(False, index=frame.index),
             invalid_long=(move_atr < 0) & (oi < 0),
             invalid_short=(move_atr > 0) & (oi > 0),
+            health_long=np.maximum(oi / p["oi_move_pct"], move_atr / p["move_atr"]),
+            health_short=np.maximum(-oi / p["oi_move_pct"], -move_atr / p["move_atr"]),
         )

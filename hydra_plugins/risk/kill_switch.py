@@ -1,0 +1,372 @@
+"""Kill switches: conditions under which HYDRA closes positions at once and stops opening new ones.
+
+==============  =====================================================================  =========
+switch          fires when (on a closed candle, or at the moment for the drawdown)     covers
+==============  =====================================================================  =========
+daily_drawdown  equity including unrealized P&L is more than ``daily_drawdown_pct``    every pair
+                below its value at the UTC day's start (fires at most once a day)
+funding_spike   a pair's last settled or predicted funding rate is beyond              the pair
+                ``funding_spike_pct`` (per settlement, either sign)
+cascade         a pair's cascade probability is above ``cascade_prob``; on at least    the pair,
+                ``cascade_market_share`` of the pairs with a known probability (and     or every
+                at least two) at once it covers every pair                             pair
+regime_break    the regime turned against an open position (not the regime it was      the pair
+                opened in) while volatility is extreme
+==============  =====================================================================  =========
+
+A firing closes every open trade it covers that was opened before it fired (the strategy's
+``custom_exit`` returns ``hydra_kill_<switch>``) and refuses new entries it covers until
+``fired_at + cooldown_hours``. It does not extend itself while its condition holds: after the
+cool-down the switch is checked again and fires anew if the condition still holds.
+
+Everything here is pure: :class:`KillSwitchState` keeps the firings and the day's starting equity
+and, given a path (dry-run and live), persists them as JSON after every change, so a restart keeps
+them. An operator may clear firings with ``hydra risk clear`` while the bot runs: the bot re-reads the
+file whenever it changed on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from hydra_plugins.core.artifacts import replace_atomically
+from hydra_plugins.core.config import KillSwitchConfig
+
+ALL_PAIRS = "*"
+STATE_VERSION = 1
+HISTORY_KEPT = 200  # past firings kept in the state file for `hydra risk status`
+
+# Regimes that go against a position on each side (regime names as in stats/regime.py).
+ADVERSE_REGIMES = {
+    "long": frozenset({"TRENDING_DOWN", "SQUEEZE_LONG", "CASCADE_RISK"}),
+    "short": frozenset({"TRENDING_UP", "SQUEEZE_SHORT", "CASCADE_RISK"}),
+}
+
+
+def exit_reason(switch: str) -> str:
+    """The exit reason of a trade a switch closed (what Freqtrade reports and FreqUI shows)."""
+    return f"hydra_kill_{switch}"
+
+
+@dataclass(frozen=True)
+class Firing:
+    """One kill switch firing: what it covers, since when, until when and why."""
+
+    switch: str
+    scope: str  # ALL_PAIRS or one pair
+    fired_at: datetime  # when the condition became known (a candle's close, or the moment for the drawdown)
+    until: datetime  # new entries it covers are refused until then
+    reason: str
+    side: str | None = None  # regime_break: the side it closes ("long"/"short"); None covers both
+
+    @property
+    def key(self) -> tuple[str, str, datetime]:
+        return self.switch, self.scope, self.fired_at
+
+    def covers(self, pair: str, side: str | None = None) -> bool:
+        """Whether this firing covers ``pair`` (and, for a one-sided firing, the position's ``side``)."""
+        if self.scope not in (ALL_PAIRS, pair):
+            return False
+        return self.side is None or side is None or self.side == side
+
+    def active(self, now: datetime) -> bool:
+        return now < self.until
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["fired_at"] = self.fired_at.isoformat()
+        out["until"] = self.until.isoformat()
+        return out
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Firing:
+        return cls(
+            switch=str(raw["switch"]),
+            scope=str(raw["scope"]),
+            fired_at=_utc(raw["fired_at"]),
+            until=_utc(raw["until"]),
+            reason=str(raw.get("reason", "")),
+            side=raw.get("side"),
+        )
+
+    def describe(self) -> str:
+        where = "all pairs" if self.scope == ALL_PAIRS else self.scope
+        side = f" ({self.side}s)" if self.side else ""
+        return f"{self.switch} on {where}{side}: {self.reason}"
+
+
+def _utc(value: str | datetime) -> datetime:
+    ts = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+# The conditions. Each returns the reason when its switch fires, else None; unknown input never fires
+# (a kill switch acts on evidence; missing data is the data-health gate's business on the entry side).
+
+
+def _finite(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def drawdown_pct(day_start_equity: float, equity: float) -> float:
+    """How far ``equity`` is below the day's starting equity, in percent (negative when above)."""
+    return (1.0 - equity / day_start_equity) * 100.0
+
+
+def daily_drawdown(day_start_equity: float | None, equity: float | None, cfg: KillSwitchConfig) -> str | None:
+    start, now = _finite(day_start_equity), _finite(equity)
+    if start is None or now is None or start <= 0:
+        return None
+    down = drawdown_pct(start, now)
+    if down > cfg.daily_drawdown_pct:
+        return f"equity {now:.2f} is {down:.2f}% below the day's start {start:.2f} (limit {cfg.daily_drawdown_pct:g}%)"
+    return None
+
+
+def funding_spike(last_rate: Any, predicted_rate: Any, cfg: KillSwitchConfig) -> str | None:
+    """Rates are fractions per settlement (0.005 = 0.5 %)."""
+    limit = cfg.funding_spike_pct / 100.0
+    for name, value in (("predicted", _finite(predicted_rate)), ("last settled", _finite(last_rate))):
+        if value is not None and abs(value) > limit:
+            return f"{name} funding rate {value:+.4%} beyond {limit:.2%}"
+    return None
+
+
+def pair_cascade(prob: Any, cfg: KillSwitchConfig) -> str | None:
+    p = _finite(prob)
+    if p is not None and p > cfg.cascade_prob:
+        return f"cascade probability {p:.2f} above {cfg.cascade_prob:.2f}"
+    return None
+
+
+def market_cascade(probs: Mapping[str, Any], cfg: KillSwitchConfig) -> str | None:
+    """Return the reason when at least two pairs, and at least ``cascade_market_share`` of the pairs with a
+    known probability, are above ``cascade_prob`` (one pair alone is that pair's cascade)."""
+    known = {pair: p for pair, raw in probs.items() if (p := _finite(raw)) is not None}
+    above = sorted(pair for pair, p in known.items() if p > cfg.cascade_prob)
+    if len(above) >= 2 and len(above) / len(known) >= cfg.cascade_market_share:
+        return (
+            f"cascade probability above {cfg.cascade_prob:.2f} on {len(above)} of {len(known)} pairs"
+            f" ({', '.join(above)})"
+        )
+    return None
+
+
+def regime_break(entry_regime: str | None, regime: str | None, side: str, vol_extreme: bool | None) -> str | None:
+    """Return the reason when the regime turned against a ``side`` position while volatility is extreme."""
+    if not vol_extreme or regime is None or regime not in ADVERSE_REGIMES[side]:
+        return None
+    if entry_regime == regime:  # opened in this regime on purpose: not a flip
+        return None
+    opened = entry_regime or "an unknown regime"
+    return f"regime turned {regime} against the {side} (opened in {opened}) with volatility extreme"
+
+
+@dataclass(frozen=True)
+class PairCandle:
+    """What the switches read of one pair's closed candle."""
+
+    funding_rate: float | None = None
+    predicted_funding: float | None = None
+    cascade_prob: float | None = None
+
+
+def candle_firings(pairs: Mapping[str, PairCandle], cfg: KillSwitchConfig) -> list[tuple[str, str, str]]:
+    """Return (switch, scope, reason) for each candle-based switch that holds on one candle of ``pairs``.
+
+    A market-wide cascade replaces the per-pair cascade firings it would cover.
+    """
+    out: list[tuple[str, str, str]] = []
+    market = market_cascade({p: c.cascade_prob for p, c in pairs.items()}, cfg) if cfg.armed("cascade") else None
+    if market is not None:
+        out.append(("cascade", ALL_PAIRS, market))
+    for pair, c in sorted(pairs.items()):
+        if cfg.armed("funding_spike") and (why := funding_spike(c.funding_rate, c.predicted_funding, cfg)):
+            out.append(("funding_spike", pair, why))
+        if cfg.armed("cascade") and market is None and (why := pair_cascade(c.cascade_prob, cfg)):
+            out.append(("cascade", pair, why))
+    return out
+
+
+@dataclass
+class KillSwitchState:
+    """The firings in force, past firings, the UTC day's starting equity and the last candle checked.
+
+    With a ``path`` every change is written there atomically (JSON); :meth:`reload_if_changed` picks up
+    an operator's edit (``hydra risk clear``) made while the bot runs.
+    """
+
+    path: Path | None = None
+    firings: list[Firing] = field(default_factory=list)
+    history: list[Firing] = field(default_factory=list)
+    day: date | None = None
+    day_start_equity: float | None = None
+    drawdown_fired_day: date | None = None
+    last_candle: datetime | None = None
+    _stamp: tuple[int, int, int] | None = None
+    _loaded: set[tuple[str, str, datetime]] = field(default_factory=set)  # firings as last read or written
+
+    @classmethod
+    def open(cls, path: Path | None) -> KillSwitchState:
+        """The state kept at ``path`` (a fresh one when the file is absent); None keeps it in memory only."""
+        state = cls(path=path)
+        state.reload_if_changed()
+        return state
+
+    # persistence
+    def _file_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = self.path.stat() if self.path is not None else None
+        except OSError:
+            return None
+        return None if st is None else (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def reload_if_changed(self) -> bool:
+        """Re-read the file when it changed on disk since this state last read or wrote it; True if it did.
+
+        A file that cannot be parsed raises ValueError naming it: the bot refuses entries (fail closed)
+        until it is fixed or removed, since it cannot tell which firings are in force.
+        """
+        if self.path is None:
+            return False
+        stamp = self._file_stamp()
+        if stamp == self._stamp:
+            return False
+        fresh = KillSwitchState(path=self.path) if stamp is None else self._parse(self.path)
+        fresh._stamp = stamp
+        for name in ("firings", "history", "day", "day_start_equity", "drawdown_fired_day", "last_candle", "_stamp"):
+            setattr(self, name, getattr(fresh, name))
+        self._loaded = {f.key for f in self.firings}
+        return True
+
+    @classmethod
+    def _parse(cls, path: Path) -> KillSwitchState:
+        try:
+            raw = json.loads(path.read_text())
+            if raw.get("version") != STATE_VERSION:
+                raise ValueError(f"version {raw.get('version')!r}, expected {STATE_VERSION}")
+            return cls(
+                path=path,
+                firings=[Firing.from_json(f) for f in raw.get("firings", [])],
+                history=[Firing.from_json(f) for f in raw.get("history", [])],
+                day=date.fromisoformat(raw["day"]) if raw.get("day") else None,
+                day_start_equity=raw.get("day_start_equity"),
+                drawdown_fired_day=date.fromisoformat(raw["drawdown_fired_day"])
+                if raw.get("drawdown_fired_day")
+                else None,
+                last_candle=_utc(raw["last_candle"]) if raw.get("last_candle") else None,
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"kill switch state {path} is unreadable ({exc}); fix or delete it") from None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "firings": [f.to_json() for f in self.firings],
+            "history": [f.to_json() for f in self.history[-HISTORY_KEPT:]],
+            "day": self.day.isoformat() if self.day else None,
+            "day_start_equity": self.day_start_equity,
+            "drawdown_fired_day": self.drawdown_fired_day.isoformat() if self.drawdown_fired_day else None,
+            "last_candle": self.last_candle.isoformat() if self.last_candle else None,
+        }
+
+    def save(self) -> None:
+        """Write the state; firings an operator cleared from the file since it was last read stay cleared."""
+        if self.path is None:
+            return
+        if self._file_stamp() not in (self._stamp, None):
+            on_disk = {f.key for f in self._parse(self.path).firings}
+            cleared = self._loaded - on_disk
+            self.firings = [f for f in self.firings if f.key not in cleared]
+        replace_atomically(self.path, (json.dumps(self.to_json(), indent=2) + "\n").encode())
+        self._stamp = self._file_stamp()
+        self._loaded = {f.key for f in self.firings}
+
+    # the rules
+    def fire(self, firing: Firing) -> bool:
+        """Record ``firing`` unless the same switch already covers the same scope; True when it is new."""
+        if any(f.switch == firing.switch and f.scope == firing.scope and f.side == firing.side for f in self.firings):
+            return False
+        self.firings.append(firing)
+        self.history.append(firing)
+        self.history = self.history[-HISTORY_KEPT:]
+        return True
+
+    def expire(self, now: datetime) -> list[Firing]:
+        """Drop the firings whose cool-down is over at ``now``; return them."""
+        over = [f for f in self.firings if not f.active(now)]
+        self.firings = [f for f in self.firings if f.active(now)]
+        return over
+
+    def clear(self, switch: str | None = None, pair: str | None = None) -> list[Firing]:
+        """Drop the firings of ``switch`` and/or on ``pair`` (every firing when both are None); return them."""
+        gone = [f for f in self.firings if (switch is None or f.switch == switch) and (pair is None or f.scope == pair)]
+        self.firings = [f for f in self.firings if f not in gone]
+        return gone
+
+    def blocking(self, pair: str, now: datetime) -> Firing | None:
+        """The firing that refuses a new entry on ``pair`` at ``now``, or None."""
+        return next((f for f in self.firings if f.active(now) and f.covers(pair)), None)
+
+    def flattening(self, pair: str, side: str, opened_at: datetime, now: datetime) -> Firing | None:
+        """The firing that closes a ``side`` position on ``pair`` opened at ``opened_at``, or None."""
+        return next(
+            (f for f in self.firings if f.active(now) and f.covers(pair, side) and opened_at < f.fired_at),
+            None,
+        )
+
+    def start_day(self, now: datetime, equity: float | None) -> bool:
+        """At the first check of a UTC day, remember its starting equity; True when the day changed."""
+        if self.day == now.date() and self.day_start_equity is not None:
+            return False
+        if equity is None or not math.isfinite(equity) or equity <= 0:
+            return False
+        self.day, self.day_start_equity = now.date(), float(equity)
+        return True
+
+    def check_drawdown(self, now: datetime, equity: float | None, cfg: KillSwitchConfig) -> Firing | None:
+        """Fire the daily drawdown switch (once per UTC day) when equity is too far below the day's start."""
+        if not cfg.armed("daily_drawdown") or self.drawdown_fired_day == now.date() or self.day != now.date():
+            return None
+        why = daily_drawdown(self.day_start_equity, equity, cfg)
+        if why is None:
+            return None
+        firing = Firing("daily_drawdown", ALL_PAIRS, now, now + timedelta(hours=cfg.cooldown_hours), why)
+        if self.fire(firing):
+            self.drawdown_fired_day = now.date()
+            return firing
+        return None
+
+    def candles_to_check(self, newest: datetime, step: timedelta, horizon: timedelta) -> list[datetime]:
+        """Candle closes after the last one checked, up to ``newest``, no older than ``newest - horizon``."""
+        start = newest - horizon
+        if self.last_candle is not None:
+            start = max(start, self.last_candle + step)
+        out, t = [], start
+        while t <= newest:
+            out.append(t)
+            t += step
+        return out
+
+
+def new_firings(
+    state: KillSwitchState, candle_close: datetime, found: Iterable[tuple[str, str, str]], cfg: KillSwitchConfig
+) -> list[Firing]:
+    """Record the switches that hold on the candle closing at ``candle_close``; return the ones that are new."""
+    until = candle_close + timedelta(hours=cfg.cooldown_hours)
+    out = []
+    for switch, scope, reason in found:
+        firing = Firing(switch, scope, candle_close, until, reason)
+        if state.fire(firing):
+            out.append(firing)
+    return out

@@ -1,0 +1,140 @@
+"""Kill switches through the strategy's callbacks: flatten, refuse, tell, journal, and survive a restart."""
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+from freqtrade.enums import RunMode
+
+from hydra_plugins.bridge import HydraBridge
+from hydra_plugins.core import columns as col
+from hydra_plugins.risk.journal import count_events, read_journal
+from hydra_plugins.risk.kill_switch import KillSwitchState
+from tests.test_strategy import FakeDP, FakeTrade, Hydra, ft_config
+
+PAIR = "BTC/USDT:USDT"
+OPENED = datetime(2024, 3, 1, 0, 30, tzinfo=UTC)  # the order after the 00:15 candle closed
+
+
+def market_frame(cascade=(0.1, 0.1, 0.1, 0.9), regime="RANGING", vol_pctile=0.5):
+    """Four analyzed 15m candles from 00:00; the last (00:45) closes at 01:00."""
+    dates = pd.date_range("2024-03-01 00:00", periods=4, freq="15min", tz="UTC")
+    sig = "FUNDING_SQUEEZE"
+    return pd.DataFrame(
+        {
+            "date": dates,
+            "close": [100.0, 100.0, 100.0, 99.0],
+            col.signal_column(sig, "exp_risk_pct"): 2.0,
+            col.signal_column(sig, "exp_ret_pct"): 3.0,
+            col.signal_column(sig, "inv_long"): False,
+            col.signal_column(sig, "inv_short"): False,
+            col.CASCADE_PROB: list(cascade),
+            col.FUNDING_RATE: 0.0001,
+            col.REGIME: regime,
+            col.VOL_PCTILE: vol_pctile,
+            col.RV_RATIO: 1.0,
+            col.HEALTH_OK: True,
+            col.GATE: "ALLOW",
+            col.DIRECTION: 1,
+            col.SIGNAL: sig,
+        }
+    )
+
+
+def bridge_for(frame, tmp_path, runmode=RunMode.BACKTEST, **hydra):
+    config = ft_config(**hydra) if hydra else ft_config()
+    config["runmode"] = runmode
+    config["user_data_dir"] = tmp_path
+    config["hydra"].setdefault("intel", {})["refresh_in_bot"] = False
+    strategy = Hydra(config)
+    strategy.dp = FakeDP(frame)
+    bridge = HydraBridge(strategy)
+    bridge.start()
+    bridge.kill.record_inputs(PAIR, bridge.ready.kill_inputs(frame))  # what populate_indicators hands over
+    return bridge
+
+
+def test_a_cascade_closes_the_pairs_open_trades_and_refuses_its_entries(tmp_path):
+    bridge = bridge_for(market_frame(), tmp_path)
+    trade = FakeTrade(OPENED)
+    # 00:55: the 00:45 candle has not closed yet, nothing fired.
+    assert bridge.exit(trade, datetime(2024, 3, 1, 0, 55, tzinfo=UTC), 100.0) is None
+    # 01:00: it closed with a cascade probability of 0.9 -> the trade is closed at once, naming the switch.
+    now = datetime(2024, 3, 1, 1, 0, 5, tzinfo=UTC)
+    assert bridge.exit(trade, now, 100.0) == "hydra_kill_cascade"
+    assert bridge.confirm_entry(PAIR, "long", "FUNDING_SQUEEZE", now) is False
+    newer = FakeTrade(datetime(2024, 3, 1, 1, 0, 10, tzinfo=UTC))  # opened after the firing: not closed by it
+    newer.custom = {"hydra_stop_pct": 2.0, "hydra_target_pct": 3.0}
+    assert bridge.exit(newer, now, 100.0) is None
+    assert any("KILL SWITCH cascade on BTC/USDT:USDT" in m for m in bridge.strategy.dp.messages)
+    # 12 hours later the cool-down is over and the probability (the newest close) still high: fires anew.
+    journal = read_journal(tmp_path / "backtest_results" / "hydra_risk_journal.jsonl")
+    counts = count_events(journal)
+    assert counts["fired"]["cascade"] == 1 and counts["refused"]["kill_cascade"] == 1
+    assert next(r for r in journal if r["event"] == "refused")["tag"] == "FUNDING_SQUEEZE"
+
+
+def test_disarmed_switches_leave_trades_alone(tmp_path):
+    bridge = bridge_for(market_frame(), tmp_path, risk={"kill_switches": {"enabled": False}})
+    trade = FakeTrade(OPENED)
+    assert bridge.exit(trade, datetime(2024, 3, 1, 1, 0, 5, tzinfo=UTC), 100.0) is None
+    assert bridge.confirm_entry(PAIR, "long", "FUNDING_SQUEEZE", datetime(2024, 3, 1, 1, 0, 5, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    "regime,vol,is_short,expected",
+    [
+        ("TRENDING_DOWN", 0.99, False, "hydra_kill_regime_break"),  # against the long, volatility extreme
+        ("TRENDING_DOWN", 0.60, False, None),  # against it, but volatility ordinary
+        ("TRENDING_DOWN", 0.99, True, None),  # with the short
+        ("RANGING", 0.99, False, None),  # the regime it was opened in
+    ],
+)
+def test_regime_break_closes_positions_the_regime_turned_against(tmp_path, regime, vol, is_short, expected):
+    bridge = bridge_for(market_frame(cascade=(0.1,) * 4, regime=regime, vol_pctile=vol), tmp_path)
+    trade = FakeTrade(OPENED, is_short=is_short)
+    trade.custom = {"hydra_stop_pct": 2.0, "hydra_target_pct": 3.0, "hydra_regime": "RANGING"}
+    assert bridge.exit(trade, datetime(2024, 3, 1, 1, 0, 5, tzinfo=UTC), 100.0) == expected
+    if expected:
+        firing = bridge.kill.state.firings[0]
+        assert (firing.scope, firing.side) == (PAIR, "long")
+        assert bridge.confirm_entry(PAIR, "long", "FUNDING_SQUEEZE", datetime(2024, 3, 1, 1, 1, tzinfo=UTC)) is False
+
+
+def test_the_state_survives_a_dry_run_restart_and_an_operator_clears_it(tmp_path):
+    now = datetime(2024, 3, 1, 1, 0, 5, tzinfo=UTC)
+    first = bridge_for(market_frame(), tmp_path, runmode=RunMode.DRY_RUN)
+    assert first.exit(FakeTrade(OPENED), now, 100.0) == "hydra_kill_cascade"
+    path = tmp_path / "hydra" / "kill_switches.json"
+    assert path.is_file()
+
+    # The bot restarts: no candles analyzed yet, the firing is back from disk and still refuses entries.
+    calm = market_frame(cascade=(0.1,) * 4)
+    restarted = bridge_for(calm, tmp_path, runmode=RunMode.DRY_RUN)
+    later = now + timedelta(minutes=20)
+    assert [f.switch for f in restarted.kill.state.firings] == ["cascade"]
+    assert restarted.confirm_entry(PAIR, "long", "FUNDING_SQUEEZE", later) is False
+
+    operator = KillSwitchState.open(path)  # what `hydra risk clear` does
+    operator.clear()
+    operator.save()
+    assert restarted.confirm_entry(PAIR, "long", "FUNDING_SQUEEZE", later) is True
+    journal = count_events(read_journal(tmp_path / "hydra" / "risk_journal.jsonl"))
+    assert journal["fired"]["cascade"] == 1 and journal["refused"]["kill_cascade"] == 1
+
+
+def test_an_unreadable_state_refuses_entries_but_never_blocks_exits(tmp_path, caplog):
+    path = tmp_path / "hydra" / "kill_switches.json"
+    path.parent.mkdir(parents=True)
+    path.write_text("{broken")
+    with caplog.at_level(logging.ERROR):
+        bridge = bridge_for(market_frame(cascade=(0.1,) * 4), tmp_path, runmode=RunMode.DRY_RUN)
+    assert "unreadable" in caplog.text
+    strategy = bridge.strategy
+    strategy.hydra = bridge
+    now = datetime(2024, 3, 1, 1, 0, 5, tzinfo=UTC)
+    assert strategy.confirm_trade_entry(PAIR, "limit", 1.0, 100.0, "GTC", now, "FUNDING_SQUEEZE", "long") is False
+    trade = FakeTrade(OPENED)
+    trade.custom = {"hydra_stop_pct": 2.0, "hydra_target_pct": 3.0}
+    assert bridge.exit(trade, now, 97.5) == "hydra_stop"  # the stop still works
