@@ -51,6 +51,7 @@ TARGET_KEY = "hydra_target_pct"
 SCORE_KEY = "hydra_ml_score"
 SIZING_KEY = "hydra_sizing"  # Kelly fraction, risk share, multipliers, correlation penalty of the entry
 REGIME_KEY = "hydra_regime"
+REGIME_AGAINST_KEY = "hydra_regime_against"  # a regime against the position held on the signal candle
 HEALTH_ENTRY_KEY = "hydra_health_entry"  # the signal's thesis health on the signal candle
 HEALTH_MIN_KEY = "hydra_health_min"  # the lowest thesis health since, relative to the entry's (tightens the stop)
 _API_SECRET_PLACEHOLDER = "set-FREQTRADE__API_SERVER__JWT_SECRET_KEY-in-.env"
@@ -498,6 +499,9 @@ class HydraBridge:
             trade.set_custom_data(SCORE_KEY, round(float(score), 4))
         if col.REGIME in rows:
             trade.set_custom_data(REGIME_KEY, str(rows[col.REGIME].iloc[-1]))
+        against = self.ready.regime_against(rows.iloc[-1], trade.is_short)
+        if against is not None:
+            trade.set_custom_data(REGIME_AGAINST_KEY, against)
         health = self.ready.thesis_health(rows.iloc[-1], tag, trade.is_short)
         if health is not None:
             trade.set_custom_data(HEALTH_ENTRY_KEY, round(health, 4))
@@ -572,8 +576,7 @@ class HydraBridge:
         if frame is None or frame.empty:
             return None
         row = frame.iloc[-1]
-        entry_regime = trade.get_custom_data(REGIME_KEY)
-        reason = self.ready.regime_break(row, entry_regime, trade.is_short)
+        reason = self.ready.regime_break(row, trade.get_custom_data(REGIME_AGAINST_KEY), trade.is_short)
         if reason is None:
             return None
         tf = pd.Timedelta(minutes=timeframe_to_minutes(self.strategy.timeframe))

@@ -33,7 +33,7 @@ from hydra_plugins.risk.leverage import pair_leverage
 from hydra_plugins.risk.sizing import StakeDecision, risk_stake
 from hydra_plugins.stats.cascade import CALIBRATION_PATH, CascadeModel, cascade_features
 from hydra_plugins.stats.opponent import opponent_columns
-from hydra_plugins.stats.regime import Gate, gate_columns, regime_column
+from hydra_plugins.stats.regime import Gate, against_columns, gate_columns, regime_column
 from hydra_plugins.stats.regime_model import CLASSES, RegimeModel, regime_features
 from hydra_plugins.stats.volatility import volatility_columns
 
@@ -196,7 +196,8 @@ class Pipeline:
         known = ~np.isnan(values).any(axis=1)
         likeliest = np.asarray(CLASSES, dtype=object)[np.argmax(np.nan_to_num(values, nan=-1.0), axis=1)]
         frame[col.REGIME] = np.where(known, likeliest, rules.to_numpy(dtype=object))
-        return pd.concat([frame, probs, gate_columns(frame, self.cfg.stats)], axis=1)
+        against = against_columns(frame, self.cfg.stats)
+        return pd.concat([frame, probs, against, gate_columns(frame, self.cfg.stats)], axis=1)
 
     def _regime_probabilities(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The regime model's class probabilities where its inputs are known (NaN without a model in use)."""
@@ -345,13 +346,20 @@ class Pipeline:
             or (ratio is not None and ratio >= self.cfg.stats.block_vol_ratio)
         )
 
-    def regime_break(self, row: Mapping[str, Any], entry_regime: str | None, is_short: bool) -> str | None:
+    def regime_against(self, row: Mapping[str, Any], is_short: bool) -> bool | None:
+        """Whether a regime against a ``is_short`` position holds on ``row`` (None when unknown)."""
+        value = row.get(col.REGIME_AGAINST_SHORT if is_short else col.REGIME_AGAINST_LONG)
+        return None if value is None or pd.isna(value) else bool(value)
+
+    def regime_break(self, row: Mapping[str, Any], against_at_entry: bool | None, is_short: bool) -> str | None:
         """The regime-break kill switch's reason for an open position on the newest closed candle ``row``."""
         if not self.cfg.risk.kill_switches.armed("regime_break"):
             return None
         regime = row.get(col.REGIME)
         side = "short" if is_short else "long"
-        return regime_break(entry_regime, None if regime is None else str(regime), side, self.vol_extreme(row))
+        against = self.regime_against(row, is_short)
+        label = None if regime is None else str(regime)
+        return regime_break(side, against, against_at_entry, self.vol_extreme(row), label)
 
     # leverage
     def leverage(self, pair: str, row: Mapping[str, Any], exchange_max: float) -> float:

@@ -17,7 +17,7 @@ PAIR = "BTC/USDT:USDT"
 OPENED = datetime(2024, 3, 1, 0, 30, tzinfo=UTC)  # the order after the 00:15 candle closed
 
 
-def market_frame(cascade=(0.1, 0.1, 0.1, 0.9), regime="RANGING", vol_pctile=0.5):
+def market_frame(cascade=(0.1, 0.1, 0.1, 0.9), against_long=False, vol_pctile=0.5):
     """Four analyzed 15m candles from 00:00; the last (00:45) closes at 01:00."""
     dates = pd.date_range("2024-03-01 00:00", periods=4, freq="15min", tz="UTC")
     sig = "FUNDING_SQUEEZE"
@@ -31,7 +31,9 @@ def market_frame(cascade=(0.1, 0.1, 0.1, 0.9), regime="RANGING", vol_pctile=0.5)
             col.signal_column(sig, "inv_short"): False,
             col.CASCADE_PROB: list(cascade),
             col.FUNDING_RATE: 0.0001,
-            col.REGIME: regime,
+            col.REGIME: "HIGH_VOLATILITY" if vol_pctile > 0.95 else "RANGING",
+            col.REGIME_AGAINST_LONG: [False, False, False, against_long],
+            col.REGIME_AGAINST_SHORT: False,
             col.VOL_PCTILE: vol_pctile,
             col.RV_RATIO: 1.0,
             col.HEALTH_OK: True,
@@ -83,18 +85,18 @@ def test_disarmed_switches_leave_trades_alone(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "regime,vol,is_short,expected",
+    "against,vol,is_short,at_entry,expected",
     [
-        ("TRENDING_DOWN", 0.99, False, "hydra_kill_regime_break"),  # against the long, volatility extreme
-        ("TRENDING_DOWN", 0.60, False, None),  # against it, but volatility ordinary
-        ("TRENDING_DOWN", 0.99, True, None),  # with the short
-        ("RANGING", 0.99, False, None),  # the regime it was opened in
+        (True, 0.99, False, False, "hydra_kill_regime_break"),  # turned against the long, volatility extreme
+        (True, 0.60, False, False, None),  # against it, but volatility ordinary
+        (True, 0.99, True, False, None),  # the short is not against
+        (True, 0.99, False, True, None),  # it was against at entry already: no flip
     ],
 )
-def test_regime_break_closes_positions_the_regime_turned_against(tmp_path, regime, vol, is_short, expected):
-    bridge = bridge_for(market_frame(cascade=(0.1,) * 4, regime=regime, vol_pctile=vol), tmp_path)
+def test_regime_break_closes_positions_the_regime_turned_against(tmp_path, against, vol, is_short, at_entry, expected):
+    bridge = bridge_for(market_frame(cascade=(0.1,) * 4, against_long=against, vol_pctile=vol), tmp_path)
     trade = FakeTrade(OPENED, is_short=is_short)
-    trade.custom = {"hydra_stop_pct": 2.0, "hydra_target_pct": 3.0, "hydra_regime": "RANGING"}
+    trade.custom = {"hydra_stop_pct": 2.0, "hydra_target_pct": 3.0, "hydra_regime_against": at_entry}
     assert bridge.exit(trade, datetime(2024, 3, 1, 1, 0, 5, tzinfo=UTC), 100.0) == expected
     if expected:
         firing = bridge.kill.state.firings[0]

@@ -6,7 +6,7 @@ import pytest
 
 from hydra_plugins.core import columns as col
 from hydra_plugins.core.config import StatsConfig
-from hydra_plugins.stats.regime import Gate, Regime, gate_columns, regime_column
+from hydra_plugins.stats.regime import Gate, Regime, against_columns, gate_columns, regime_column
 from hydra_plugins.stats.volatility import volatility_columns
 from tests.conftest import load_candles, needs_data
 
@@ -53,6 +53,27 @@ UP = {col.ADX: 30.0, col.SMA_FAST: 101.0, col.SMA_SLOW_SLOPE_PCT: 0.5}
 )
 def test_regime_rules(overrides, regime):
     assert regime_column(frame(**overrides), CFG).iloc[0] == regime
+
+
+DOWN = {col.ADX: 30.0, col.SMA_FAST: 99.0, col.SMA_SLOW_SLOPE_PCT: -0.5, "close": 98.0}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "model", "against"),
+    [
+        ({}, None, (False, False)),
+        ({**DOWN, col.VOL_PCTILE: 0.99}, None, (True, False)),  # HIGH_VOLATILITY first, but a downtrend holds
+        ({**UP, "close": 102.0}, None, (False, True)),
+        ({col.FUNDING_RATE_8H: 0.001}, None, (True, False)),  # crowded longs can be squeezed
+        ({col.CASCADE_PROB: 0.6}, None, (True, True)),  # a cascade is against both sides
+        ({}, Regime.TRENDING_DOWN, (True, False)),  # the regime model says so
+    ],
+)
+def test_regimes_against_each_side_see_past_the_first_matching_rule(overrides, model, against):
+    f = frame(**overrides)
+    f[col.REGIME] = model or regime_column(f, CFG)
+    out = against_columns(f, CFG)
+    assert (bool(out[col.REGIME_AGAINST_LONG].iloc[0]), bool(out[col.REGIME_AGAINST_SHORT].iloc[0])) == against
 
 
 @pytest.mark.parametrize(

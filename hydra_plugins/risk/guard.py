@@ -85,6 +85,9 @@ class KillSwitchGuard:
         """Bring the switches up to ``now``; return the firings that are new. Raises if the state is unreadable."""
         if not self.cfg.enabled:
             return []
+        if self.state.path is None and self.state.last_candle is not None and now < self.state.last_candle:
+            # Time went back: a new backtest over the same strategy (hyperopt's epochs). Start clean.
+            self.state = KillSwitchState()
         if self.state.reload_if_changed():
             self.tell(f"HYDRA kill switches: state re-read, {len(self.state.firings)} in force", False)
         expired: list[Firing] = []

@@ -10,8 +10,9 @@ funding_spike   a pair's last settled or predicted funding rate is beyond       
 cascade         a pair's cascade probability is above ``cascade_prob``; on at least    the pair,
                 ``cascade_market_share`` of the pairs with a known probability (and     or every
                 at least two) at once it covers every pair                             pair
-regime_break    the regime turned against an open position (not the regime it was      the pair
-                opened in) while volatility is extreme
+regime_break    a regime against an open position (a downtrend, a squeeze of its side  the pair's
+                or a cascade) holds now but did not at its entry, with volatility      positions on
+                extreme                                                                that side
 ==============  =====================================================================  =========
 
 A firing closes every open trade it covers that was opened before it fired (the strategy's
@@ -41,12 +42,6 @@ from hydra_plugins.core.config import KillSwitchConfig
 ALL_PAIRS = "*"
 STATE_VERSION = 1
 HISTORY_KEPT = 200  # past firings kept in the state file for `hydra risk status`
-
-# Regimes that go against a position on each side (regime names as in stats/regime.py).
-ADVERSE_REGIMES = {
-    "long": frozenset({"TRENDING_DOWN", "SQUEEZE_LONG", "CASCADE_RISK"}),
-    "short": frozenset({"TRENDING_UP", "SQUEEZE_SHORT", "CASCADE_RISK"}),
-}
 
 
 def exit_reason(switch: str) -> str:
@@ -162,14 +157,18 @@ def market_cascade(probs: Mapping[str, Any], cfg: KillSwitchConfig) -> str | Non
     return None
 
 
-def regime_break(entry_regime: str | None, regime: str | None, side: str, vol_extreme: bool | None) -> str | None:
-    """Return the reason when the regime turned against a ``side`` position while volatility is extreme."""
-    if not vol_extreme or regime is None or regime not in ADVERSE_REGIMES[side]:
+def regime_break(
+    side: str, against_now: bool | None, against_at_entry: bool | None, vol_extreme: bool | None, regime: str | None
+) -> str | None:
+    """Return the reason when the regime turned against a ``side`` position while volatility is extreme.
+
+    ``against_*``: a regime against that side held (stats/regime.py ``against_columns``) now and on
+    the signal candle. A position opened while one already held (a fade of that very trend) has seen
+    no flip; one whose entry is unknown is treated as opened without one.
+    """
+    if not (vol_extreme and against_now) or against_at_entry:
         return None
-    if entry_regime == regime:  # opened in this regime on purpose: not a flip
-        return None
-    opened = entry_regime or "an unknown regime"
-    return f"regime turned {regime} against the {side} (opened in {opened}) with volatility extreme"
+    return f"regime turned against the {side} ({regime or 'unknown'}) with volatility extreme"
 
 
 @dataclass(frozen=True)

@@ -68,25 +68,56 @@ class Gate(StrEnum):
     BLOCK = "BLOCK"
 
 
-def regime_column(frame: pd.DataFrame, cfg: StatsConfig) -> pd.Series:
-    """Label each candle from the cascade, volatility, funding and trend columns."""
+def rule_conditions(frame: pd.DataFrame, cfg: StatsConfig) -> pd.DataFrame:
+    """Return, per candle, which of the rules hold (all of them, not only the first match); unknown is False."""
     funding = frame[col.FUNDING_RATE_8H]
     trend = frame[col.ADX] > cfg.adx_trend_min
     close, fast, slow, slope = frame["close"], frame[col.SMA_FAST], frame[col.SMA_SLOW], frame[col.SMA_SLOW_SLOPE_PCT]
-    conditions = [
-        frame[col.CASCADE_PROB] >= cfg.cascade_regime_prob,
-        (frame[col.RV_RATIO] > cfg.high_vol_ratio) | (frame[col.VOL_PCTILE] >= cfg.high_vol_pctile),
-        funding >= cfg.squeeze_funding_8h,
-        funding <= -cfg.squeeze_funding_8h,
-        trend & (fast > slow) & (slope > 0) & (close > fast),
-        trend & (fast < slow) & (slope < 0) & (close < fast),
-    ]
+    high_vol = (frame[col.RV_RATIO] > cfg.high_vol_ratio) | (frame[col.VOL_PCTILE] >= cfg.high_vol_pctile)
+    conditions = {
+        Regime.CASCADE_RISK: frame[col.CASCADE_PROB] >= cfg.cascade_regime_prob,
+        Regime.HIGH_VOLATILITY: high_vol,
+        Regime.SQUEEZE_LONG: funding >= cfg.squeeze_funding_8h,
+        Regime.SQUEEZE_SHORT: funding <= -cfg.squeeze_funding_8h,
+        Regime.TRENDING_UP: trend & (fast > slow) & (slope > 0) & (close > fast),
+        Regime.TRENDING_DOWN: trend & (fast < slow) & (slope < 0) & (close < fast),
+    }
+    return pd.DataFrame({str(k): v.fillna(False).astype(bool) for k, v in conditions.items()}, index=frame.index)
+
+
+def regime_column(frame: pd.DataFrame, cfg: StatsConfig) -> pd.Series:
+    """Label each candle from the cascade, volatility, funding and trend columns."""
+    held = rule_conditions(frame, cfg)
     values = np.select(
-        [c.fillna(False).to_numpy(dtype=bool) for c in conditions],
+        [held[str(r)].to_numpy(dtype=bool) for r in RULE_ORDER[:-1]],
         [str(x) for x in RULE_ORDER[:-1]],
         str(Regime.RANGING),
     )
     return pd.Series(values, index=frame.index, name=col.REGIME)
+
+
+# Regimes that go against a position on each side: a downtrend, crowded longs who can be squeezed, or a
+# cascade under way are against a long; the mirror against a short.
+AGAINST = {
+    "long": (Regime.TRENDING_DOWN, Regime.SQUEEZE_LONG, Regime.CASCADE_RISK),
+    "short": (Regime.TRENDING_UP, Regime.SQUEEZE_SHORT, Regime.CASCADE_RISK),
+}
+
+
+def against_columns(frame: pd.DataFrame, cfg: StatsConfig) -> pd.DataFrame:
+    """Return REGIME_AGAINST_LONG / _SHORT: a regime against that side holds on the candle.
+
+    Either the regime L2 uses (``frame[col.REGIME]``) is one of them, or one of their rules holds even
+    though an earlier rule named the candle (extreme volatility is HIGH_VOLATILITY first, whatever
+    the trend): for the regime-break kill switch, which asks exactly that while volatility is extreme.
+    """
+    held = rule_conditions(frame, cfg)
+    regime = frame[col.REGIME].astype(str)
+    out = {}
+    for side, name in (("long", col.REGIME_AGAINST_LONG), ("short", col.REGIME_AGAINST_SHORT)):
+        classes = [str(r) for r in AGAINST[side]]
+        out[name] = held[classes].any(axis=1) | regime.isin(classes)
+    return pd.DataFrame(out, index=frame.index)
 
 
 def gate_columns(frame: pd.DataFrame, cfg: StatsConfig) -> pd.DataFrame:
