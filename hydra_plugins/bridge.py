@@ -51,7 +51,8 @@ TARGET_KEY = "hydra_target_pct"
 SCORE_KEY = "hydra_ml_score"
 SIZING_KEY = "hydra_sizing"  # Kelly fraction, risk share, multipliers, correlation penalty of the entry
 REGIME_KEY = "hydra_regime"
-REGIME_AGAINST_KEY = "hydra_regime_against"  # a regime against the position held on the signal candle
+REGIME_CLEAR_KEY = "hydra_regime_was_clear"  # no regime against the position held at some candle since entry
+ENTRY_KEY, ENTRY_VERSION = "hydra_entry_recorded", 2  # what record_entry has stored on the trade
 HEALTH_ENTRY_KEY = "hydra_health_entry"  # the signal's thesis health on the signal candle
 HEALTH_MIN_KEY = "hydra_health_min"  # the lowest thesis health since, relative to the entry's (tightens the stop)
 _API_SECRET_PLACEHOLDER = "set-FREQTRADE__API_SERVER__JWT_SECRET_KEY-in-.env"
@@ -222,12 +223,8 @@ class HydraBridge:
         if not cfg.enabled:
             logger.warning("HYDRA kill switches are disarmed (hydra.risk.kill_switches.enabled = false)")
             return guard
-        try:
-            state.reload_if_changed()
-        except ValueError as exc:
-            logger.error("HYDRA %s; new entries are refused until then", exc)
-            return guard
-        if state.path is not None:
+        guard.reload()
+        if state.path is not None and guard.broken is None:
             logger.info(
                 "HYDRA kill switches armed: %s; state %s, %d in force%s",
                 ", ".join(cfg.switches), state.path, len(state.firings),
@@ -461,6 +458,8 @@ class HydraBridge:
         firing = self.kill.state.blocking(pair, current_time)
         if firing is not None:
             verdict = EntryVerdict(False, f"kill switch {firing.describe()}", f"kill_{firing.switch}")
+        elif self.kill.broken is not None:
+            verdict = EntryVerdict(False, self.kill.broken, "kill_state_unreadable")
         if not verdict.allowed:
             logger.warning("HYDRA refuses %s %s: %s", side, pair, verdict.reason)
             self.kill.refuse(current_time, pair, side, entry_tag, verdict.code, verdict.reason)
@@ -470,23 +469,40 @@ class HydraBridge:
         """Return the trade's stop and target distances (%), storing them on the trade the first time.
 
         They come from the signal candle (the one whose close triggered the order) and never change
-        afterwards, so a restart or a later candle cannot move them.
+        afterwards, so a restart or a later candle cannot move them. The signal candle's regime and
+        thesis health are stored with them (once, and filled in for a trade opened by an older HYDRA
+        while its signal candle is still at hand).
         """
         stop, target = trade.get_custom_data(STOP_KEY), trade.get_custom_data(TARGET_KEY)
-        if stop is not None and target is not None:
+        if stop is not None and target is not None and trade.get_custom_data(ENTRY_KEY) == ENTRY_VERSION:
             return float(stop), float(target)
         frame, _ = self.strategy.dp.get_analyzed_dataframe(trade.pair, self.strategy.timeframe)
         tf = pd.Timedelta(minutes=timeframe_to_minutes(self.strategy.timeframe))
         # The order went out right after the signal candle closed.
         signal_open = pd.Timestamp(trade.open_date_utc).floor(tf) - tf
         rows = frame.loc[frame["date"] == signal_open]
-        if rows.empty:
-            logger.warning(
-                "HYDRA: signal candle %s of %s trade %s is gone; using the newest candle's ATR for its stop",
-                signal_open, trade.pair, trade.id,
-            )  # fmt: skip
-            rows = frame.iloc[-1:]
+        found = not rows.empty
         tag = trade.enter_tag or ""
+        if stop is None or target is None:
+            if not found:
+                logger.warning(
+                    "HYDRA: signal candle %s of %s trade %s is gone; using the newest candle's ATR for its stop",
+                    signal_open, trade.pair, trade.id,
+                )  # fmt: skip
+                rows = frame.iloc[-1:]
+            stop, target = self._record_stop_and_target(trade, rows, tag)
+        if found:
+            row = rows.iloc[-1]
+            against = self.ready.regime_against(row, trade.is_short)
+            if against is not None and trade.get_custom_data(REGIME_CLEAR_KEY) is None:
+                trade.set_custom_data(REGIME_CLEAR_KEY, not against)
+            health = self.ready.thesis_health(row, tag, trade.is_short)
+            if health is not None and trade.get_custom_data(HEALTH_ENTRY_KEY) is None:
+                trade.set_custom_data(HEALTH_ENTRY_KEY, round(health, 4))
+        trade.set_custom_data(ENTRY_KEY, ENTRY_VERSION)
+        return float(stop), float(target)
+
+    def _record_stop_and_target(self, trade: Trade, rows: pd.DataFrame, tag: str) -> tuple[float, float]:
         stop = float(rows[col.signal_column(tag, "exp_risk_pct")].iloc[-1])
         target = float(rows[col.signal_column(tag, "exp_ret_pct")].iloc[-1])
         if not (stop > 0 and target > 0):
@@ -499,12 +515,6 @@ class HydraBridge:
             trade.set_custom_data(SCORE_KEY, round(float(score), 4))
         if col.REGIME in rows:
             trade.set_custom_data(REGIME_KEY, str(rows[col.REGIME].iloc[-1]))
-        against = self.ready.regime_against(rows.iloc[-1], trade.is_short)
-        if against is not None:
-            trade.set_custom_data(REGIME_AGAINST_KEY, against)
-        health = self.ready.thesis_health(rows.iloc[-1], tag, trade.is_short)
-        if health is not None:
-            trade.set_custom_data(HEALTH_ENTRY_KEY, round(health, 4))
         sizing = self._sizing.pop(trade.pair, None)
         if sizing is not None:
             trade.set_custom_data(SIZING_KEY, sizing)
@@ -555,10 +565,13 @@ class HydraBridge:
 
     def _kill_exit(self, trade: Trade, current_time: datetime) -> str | None:
         """The kill switch exit for ``trade``, or None; a failure is logged and the other exits still apply."""
+        if not self.kill.cfg.enabled:
+            return None
         try:
-            if not self.kill.cfg.enabled:
-                return None
             self.check_kill_switches(current_time)
+        except Exception:  # what is already in force still closes what it covers
+            logger.exception("HYDRA kill switch check failed at %s; the switches in force still apply", current_time)
+        try:
             side = "short" if trade.is_short else "long"
             firing = self.kill.state.flattening(trade.pair, side, trade.open_date_utc, current_time)
             if firing is None:
@@ -571,12 +584,28 @@ class HydraBridge:
             return None
 
     def _regime_break(self, trade: Trade, side: str) -> Firing | None:
-        """Fire the regime break for ``trade``'s pair and side when the newest closed candle shows one."""
+        """Fire the regime break for ``trade``'s pair and side when the newest closed candle shows one.
+
+        It fires when a regime against the position holds, volatility is extreme, and the regime was
+        clear of it at some candle since the entry (``hydra_regime_was_clear``, kept on the trade). A
+        trade that never saw it clear (one opened to fade that very regime) has seen no flip.
+        """
         frame, _ = self.strategy.dp.get_analyzed_dataframe(trade.pair, self.strategy.timeframe)
         if frame is None or frame.empty:
             return None
         row = frame.iloc[-1]
-        reason = self.ready.regime_break(row, trade.get_custom_data(REGIME_AGAINST_KEY), trade.is_short)
+        against = self.ready.regime_against(row, trade.is_short)
+        was_clear = trade.get_custom_data(REGIME_CLEAR_KEY)
+        if against is None:
+            return None
+        if was_clear is None:  # a trade whose signal candle was not seen: watch from now on
+            trade.set_custom_data(REGIME_CLEAR_KEY, not against)
+            return None
+        if not against:
+            if not was_clear:
+                trade.set_custom_data(REGIME_CLEAR_KEY, True)
+            return None
+        reason = self.ready.regime_break(row, was_clear, trade.is_short)
         if reason is None:
             return None
         tf = pd.Timedelta(minutes=timeframe_to_minutes(self.strategy.timeframe))
@@ -587,6 +616,13 @@ class HydraBridge:
         firing = Firing("regime_break", trade.pair, closed, until, reason, side=side)
         self.kill.fire(firing)
         return firing
+
+    def exit_price(self, trade: Trade, proposed_rate: float, exit_tag: str | None) -> float | None:
+        """A kill exit's limit price: through the proposed price by ``exit_cross_pct``; None keeps Freqtrade's."""
+        if not (exit_tag or "").startswith("hydra_kill_"):
+            return None
+        cross = self.kill.cfg.exit_cross_pct / 100.0
+        return proposed_rate * (1 + cross) if trade.is_short else proposed_rate * (1 - cross)
 
     def exit(self, trade: Trade, current_time: datetime, current_rate: float) -> str | None:
         kill = self._kill_exit(trade, current_time)

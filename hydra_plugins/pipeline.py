@@ -351,7 +351,7 @@ class Pipeline:
         value = row.get(col.REGIME_AGAINST_SHORT if is_short else col.REGIME_AGAINST_LONG)
         return None if value is None or pd.isna(value) else bool(value)
 
-    def regime_break(self, row: Mapping[str, Any], against_at_entry: bool | None, is_short: bool) -> str | None:
+    def regime_break(self, row: Mapping[str, Any], was_clear: bool | None, is_short: bool) -> str | None:
         """The regime-break kill switch's reason for an open position on the newest closed candle ``row``."""
         if not self.cfg.risk.kill_switches.armed("regime_break"):
             return None
@@ -359,7 +359,7 @@ class Pipeline:
         side = "short" if is_short else "long"
         against = self.regime_against(row, is_short)
         label = None if regime is None else str(regime)
-        return regime_break(side, against, against_at_entry, self.vol_extreme(row), label)
+        return regime_break(side, against, was_clear, self.vol_extreme(row), label)
 
     # leverage
     def leverage(self, pair: str, row: Mapping[str, Any], exchange_max: float) -> float:

@@ -70,7 +70,6 @@ def test_a_cascade_closes_the_pairs_open_trades_and_refuses_its_entries(tmp_path
     newer.custom = {"hydra_stop_pct": 2.0, "hydra_target_pct": 3.0}
     assert bridge.exit(newer, now, 100.0) is None
     assert any("KILL SWITCH cascade on BTC/USDT:USDT" in m for m in bridge.strategy.dp.messages)
-    # 12 hours later the cool-down is over and the probability (the newest close) still high: fires anew.
     journal = read_journal(tmp_path / "backtest_results" / "hydra_risk_journal.jsonl")
     counts = count_events(journal)
     assert counts["fired"]["cascade"] == 1 and counts["refused"]["kill_cascade"] == 1
@@ -96,7 +95,7 @@ def test_disarmed_switches_leave_trades_alone(tmp_path):
 def test_regime_break_closes_positions_the_regime_turned_against(tmp_path, against, vol, is_short, at_entry, expected):
     bridge = bridge_for(market_frame(cascade=(0.1,) * 4, against_long=against, vol_pctile=vol), tmp_path)
     trade = FakeTrade(OPENED, is_short=is_short)
-    trade.custom = {"hydra_stop_pct": 2.0, "hydra_target_pct": 3.0, "hydra_regime_against": at_entry}
+    trade.custom = {"hydra_stop_pct": 2.0, "hydra_target_pct": 3.0, "hydra_regime_was_clear": not at_entry}
     assert bridge.exit(trade, datetime(2024, 3, 1, 1, 0, 5, tzinfo=UTC), 100.0) == expected
     if expected:
         firing = bridge.kill.state.firings[0]
@@ -130,7 +129,7 @@ def test_an_unreadable_state_refuses_entries_but_never_blocks_exits(tmp_path, ca
     path = tmp_path / "hydra" / "kill_switches.json"
     path.parent.mkdir(parents=True)
     path.write_text("{broken")
-    with caplog.at_level(logging.ERROR):
+    with caplog.at_level(logging.WARNING):
         bridge = bridge_for(market_frame(cascade=(0.1,) * 4), tmp_path, runmode=RunMode.DRY_RUN)
     assert "unreadable" in caplog.text
     strategy = bridge.strategy
@@ -140,3 +139,41 @@ def test_an_unreadable_state_refuses_entries_but_never_blocks_exits(tmp_path, ca
     trade = FakeTrade(OPENED)
     trade.custom = {"hydra_stop_pct": 2.0, "hydra_target_pct": 3.0}
     assert bridge.exit(trade, now, 97.5) == "hydra_stop"  # the stop still works
+    assert path.read_text() == "{broken"  # left as it is for the operator to see
+
+
+def test_a_switch_in_force_still_closes_trades_when_the_file_breaks(tmp_path):
+    bridge = bridge_for(market_frame(), tmp_path, runmode=RunMode.DRY_RUN)
+    now = datetime(2024, 3, 1, 1, 0, 5, tzinfo=UTC)
+    assert bridge.exit(FakeTrade(OPENED), now, 100.0) == "hydra_kill_cascade"
+    (tmp_path / "hydra" / "kill_switches.json").write_text("{broken")
+    later = now + timedelta(minutes=1)
+    assert bridge.exit(FakeTrade(OPENED), later, 100.0) == "hydra_kill_cascade"
+    assert bridge.kill.broken is not None
+    assert bridge.confirm_entry("ETH/USDT:USDT", "long", "FUNDING_SQUEEZE", later) is False
+
+
+def test_regime_break_fires_on_a_later_flip_and_watches_older_trades_from_now(tmp_path):
+    frame = market_frame(cascade=(0.1,) * 4, against_long=False, vol_pctile=0.99)
+    bridge = bridge_for(frame, tmp_path)
+    faded = FakeTrade(OPENED)  # opened to fade a regime against it: no flip yet
+    faded.custom = {"hydra_stop_pct": 2.0, "hydra_target_pct": 3.0, "hydra_regime_was_clear": False}
+    older = FakeTrade(OPENED)  # opened by an older HYDRA: nothing known about its entry
+    older.custom = {"hydra_stop_pct": 2.0, "hydra_target_pct": 3.0}
+    t = datetime(2024, 3, 1, 1, 0, 5, tzinfo=UTC)
+    assert bridge.exit(faded, t, 100.0) is None and faded.custom["hydra_regime_was_clear"] is True  # it cleared
+    frame[col.REGIME_AGAINST_LONG] = True  # then turns against both, volatility still extreme
+    assert bridge.exit(older, t, 100.0) is None and older.custom["hydra_regime_was_clear"] is False  # first seen
+    assert bridge.exit(faded, t, 100.0) == "hydra_kill_regime_break"
+
+
+def test_kill_exits_cross_the_price_so_they_fill_at_once(tmp_path):
+    bridge = bridge_for(market_frame(), tmp_path)
+    strategy = bridge.strategy
+    strategy.hydra = bridge
+    now = datetime(2024, 3, 1, 1, 0, 5, tzinfo=UTC)
+    long_, short = FakeTrade(OPENED), FakeTrade(OPENED, is_short=True)
+    price = strategy.custom_exit_price(PAIR, long_, now, 100.0, 0.0, "hydra_kill_cascade")
+    assert price == pytest.approx(99.5)  # sell 0.5 % under
+    assert strategy.custom_exit_price(PAIR, short, now, 100.0, 0.0, "hydra_kill_cascade") == pytest.approx(100.5)
+    assert strategy.custom_exit_price(PAIR, long_, now, 100.0, 0.0, "hydra_take_profit") is None  # Freqtrade's

@@ -18,11 +18,11 @@ from hydra_plugins.risk.kill_switch import (
     Firing,
     KillSwitchState,
     PairCandle,
-    candle_firings,
     daily_drawdown,
     funding_spike,
     market_cascade,
     pair_cascade,
+    pair_firings,
     regime_break,
 )
 
@@ -79,15 +79,14 @@ def test_market_cascade_needs_a_share_of_pairs_and_never_unfires_when_a_probabil
 
 
 def test_cascade_firings_per_pair_and_market_wide():
-    calm = PairCandle(cascade_prob=0.1)
-    one = candle_firings({"BTC": PairCandle(cascade_prob=0.8), "ETH": calm, "SOL": calm}, CFG)
+    one = pair_firings("BTC", PairCandle(cascade_prob=0.8), CFG)
     assert [(s, scope) for s, scope, _ in one] == [("cascade", "BTC")]
-    two = candle_firings({"BTC": PairCandle(cascade_prob=0.8), "ETH": PairCandle(cascade_prob=0.75), "SOL": calm}, CFG)
-    assert [(s, scope) for s, scope, _ in two] == [("cascade", ALL_PAIRS)]  # 2 of 3: every pair, once
-    spike = candle_firings({"BTC": PairCandle(funding_rate=0.006)}, CFG)
+    assert market_cascade({"BTC": 0.8, "ETH": 0.1, "SOL": 0.1}, CFG) is None  # one pair: that pair's cascade
+    assert "2 of 3 pairs" in market_cascade({"BTC": 0.8, "ETH": 0.75, "SOL": 0.1}, CFG)
+    spike = pair_firings("BTC", PairCandle(funding_rate=0.006), CFG)
     assert [(s, scope) for s, scope, _ in spike] == [("funding_spike", "BTC")]
     off = KillSwitchConfig(switches=("daily_drawdown",))
-    assert candle_firings({"BTC": PairCandle(funding_rate=0.006, cascade_prob=0.9)}, off) == []
+    assert pair_firings("BTC", PairCandle(funding_rate=0.006, cascade_prob=0.9), off) == []
     assert pair_cascade(float("nan"), CFG) is None
 
 
@@ -95,10 +94,10 @@ flag = st.one_of(st.none(), st.booleans())
 
 
 @settings(max_examples=100, deadline=None)
-@given(side=st.sampled_from(["long", "short"]), now=flag, entry=flag, extreme=flag)
-def test_regime_break_only_on_a_flip_against_the_side_in_extreme_volatility(side, now, entry, extreme):
-    fired = regime_break(side, now, entry, extreme, "HIGH_VOLATILITY") is not None
-    assert fired == bool(extreme and now and not entry)
+@given(side=st.sampled_from(["long", "short"]), now=flag, clear=flag, extreme=flag)
+def test_regime_break_only_on_a_flip_against_the_side_in_extreme_volatility(side, now, clear, extreme):
+    fired = regime_break(side, now, clear, extreme, "HIGH_VOLATILITY") is not None
+    assert fired == bool(extreme and now and clear is True)  # unknown history: no flip
 
 
 def test_firings_cover_their_scope_and_side_and_only_trades_opened_before():
@@ -200,20 +199,48 @@ def test_guard_fires_once_per_cooldown_reads_only_closed_candles_and_catches_up(
     assert counts["fired"]["cascade"] == 2 and counts["expired"]["cascade"] == 1
 
 
-def test_guard_daily_drawdown_fires_once_a_day_from_the_days_first_equity(tmp_path):
+def test_guard_daily_drawdown_from_the_days_first_equity_then_from_each_firing(tmp_path):
     guard, _ = make_guard(tmp_path)
     equity = {T0: 1000.0, T0 + STEP: 960.0, T0 + 2 * STEP: 949.0, T0 + 3 * STEP: 900.0}
     for t in sorted(equity):
         fired = guard.check(t, equity.get)
         if t < T0 + 2 * STEP:
             assert fired == []
-    assert [f.switch for f in guard.state.history] == ["daily_drawdown"]
+    assert [f.switch for f in guard.state.history] == ["daily_drawdown"]  # in force: 900 does not fire again
     assert guard.state.history[0].fired_at == T0 + 2 * STEP and "5.10% below" in guard.state.history[0].reason
+    # The operator clears it the same day: the next firing needs another 5 % below the first firing's 949.
+    guard.state.clear()
+    assert guard.check(T0 + 4 * STEP, lambda _: 910.0) == []
+    again = guard.check(T0 + 5 * STEP, lambda _: 900.0)
+    assert [f.switch for f in again] == ["daily_drawdown"] and "after an earlier firing today" in again[0].reason
     next_day = T0 + timedelta(days=1)
     guard.state.expire(next_day)
     assert guard.check(next_day, lambda _: 900.0) == []  # a new day starts from 900
     assert guard.state.day_start_equity == 900.0
     assert [f.switch for f in guard.check(next_day + STEP, lambda _: 850.0)] == ["daily_drawdown"]
+
+
+def test_a_late_pairs_candle_is_still_checked_and_the_market_waits_for_it(tmp_path):
+    guard, _ = make_guard(tmp_path)
+    guard.record_inputs("BTC", inputs([100.0] * 8, cascade=[0.1] * 7 + [0.9]))
+    guard.record_inputs("ETH", inputs([50.0] * 6, cascade=[0.1] * 6))  # two candles behind
+    guard.record_inputs("SOL", inputs([20.0] * 8, cascade=[0.1] * 7 + [0.9]))
+    now = T0 + 8 * STEP
+    guard.check(now - STEP, lambda _: None)  # the first check: the newest candle only
+    fired = guard.check(now, lambda _: None)
+    assert sorted(f.scope for f in fired) == ["BTC", "SOL"] and guard.state.market_checked == T0 + 6 * STEP
+    # ETH's two candles arrive, the second with a funding spike and a cascade: all checked, market too.
+    guard.record_inputs("ETH", inputs([50.0] * 8, funding=[0.0001] * 7 + [0.006], cascade=[0.1] * 7 + [0.9]))
+    fired = guard.check(now + timedelta(minutes=1), lambda _: None)
+    found = sorted((f.switch, f.scope) for f in fired)
+    assert found == [("cascade", "*"), ("cascade", "ETH"), ("funding_spike", "ETH")]
+    assert all(f.fired_at == now for f in fired)
+
+
+def test_a_fresh_state_does_not_fire_on_what_it_never_watched(tmp_path):
+    guard, _ = make_guard(tmp_path)
+    guard.record_inputs("BTC", inputs([100.0] * 10, cascade=[0.9] * 5 + [0.1] * 5))
+    assert guard.check(T0 + 10 * STEP, lambda _: None) == []  # the cascade 5 candles ago is history
 
 
 def test_disarmed_guard_does_nothing(tmp_path):
@@ -236,6 +263,5 @@ def test_a_new_backtest_over_the_same_strategy_starts_clean(tmp_path):
     assert guard.check(T0 + 90 * STEP, lambda _: None)  # the first epoch ends with a firing in force
     assert guard.state.blocking("BTC", T0 + 91 * STEP) is not None
     fired = guard.check(T0 + 5 * STEP, lambda _: None)  # the next epoch starts over
-    # Checked afresh from one cool-down back: the first candle with the cascade, not the old epoch's firing.
-    assert [f.fired_at for f in fired] == [T0 + STEP]
+    assert [f.fired_at for f in fired] == [T0 + 5 * STEP]  # from its own newest candle, not the old firing
     assert guard.state.firings == fired

@@ -89,6 +89,38 @@ def test_sizing_never_risks_more_than_allowed(
     assert min_stake is None or d.stake >= min_stake
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    stop=stops,
+    wider=st.floats(1.0, 5.0),
+    p=st.floats(0.0, 1.0),
+    better=st.floats(0.0, 0.5),
+    b=st.floats(0.2, 5.0),
+    corr=st.floats(0.05, 1.0),
+    veto=st.sampled_from(["gate", "positions", "exposure", "none"]),
+)
+def test_sizing_is_monotone_in_risk_and_zero_when_any_gate_vetoes(stop, wider, p, better, b, corr, veto):
+    kw = {
+        "equity": 10_000, "leverage": 5, "size_mult": 1.0, "gate_mult": 1.0, "open_exposure_usd": 0.0,
+        "open_positions": 0, "min_stake": None, "max_stake": 1e9, "cfg": CFG, "reward_risk": b,
+        "correlation_mult": corr,
+    }  # fmt: skip
+    base = risk_stake(stop_pct=stop, win_prob=p, **kw)
+    # A wider stop (more risk per unit) never gets a larger position; a better edge never a smaller one.
+    assert risk_stake(stop_pct=stop * wider, win_prob=p, **kw).position_usd <= base.position_usd * (1 + 1e-9)
+    assert risk_stake(stop_pct=stop, win_prob=min(1.0, p + better), **kw).position_usd >= base.position_usd * (1 - 1e-9)
+    vetoed = {
+        "gate": {"gate_mult": 0.0},
+        "positions": {"open_positions": CFG.max_positions},
+        "exposure": {"open_exposure_usd": CFG.max_exposure_usd},
+        "none": {},
+    }[veto]
+    d = risk_stake(stop_pct=stop, win_prob=p, **{**kw, **vetoed})
+    if veto != "none":
+        assert d.stake == 0 and d.position_usd == 0
+        assert d.code in {"gate_block", "max_positions", "exposure_cap", "no_edge"}  # Kelly may veto first
+
+
 def test_sizing_example_and_refusals():
     kw = {
         "equity": 10_000, "leverage": 5, "size_mult": 1.0, "gate_mult": 1.0, "open_exposure_usd": 0,

@@ -230,6 +230,9 @@ class KillSwitchConfig(_Frozen):
     # the top (1 - this) of its 14-day range or above stats.block_vol_ratio x normal.
     regime_break_vol_pctile: Annotated[float, Field(ge=0.5, le=1.0)] = 0.95
     cooldown_hours: Annotated[float, Field(gt=0.0, le=168.0)] = 12.0
+    # A kill exit's limit price goes this far through the proposed price (below it to sell, above to buy
+    # back), so it fills at once in a fast market; within Freqtrade's custom_price_max_distance_ratio (2 %).
+    exit_cross_pct: Annotated[float, Field(ge=0.0, le=2.0)] = 0.5
     state_path: str = "hydra/kill_switches.json"
     journal_path: str = "hydra/risk_journal.jsonl"  # every firing and refused entry, one JSON line each
 

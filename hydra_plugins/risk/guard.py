@@ -6,10 +6,12 @@ live:
 
 * each pair's candle inputs (funding, predicted funding, cascade probability, close) are handed over
   whenever the pair is analysed; a check reads only candles closed by the time it runs;
-* a check first re-reads the state file when an operator changed it, then checks every candle closed
-  since the last check (at most one cool-down back), then the day's drawdown at that moment;
-* every new firing, expiry and clearing is logged, sent to Telegram/FreqUI and journaled, and the
-  state is saved.
+* a check first re-reads the state file when an operator changed it, then checks every candle each
+  pair closed since its last check (at most one cool-down back; a fresh state checks only the
+  newest), the market-wide cascade on the candles every current pair has, then the day's drawdown
+  at that moment;
+* every new firing and expiry is saved first, then logged, sent to Telegram/FreqUI and journaled (a
+  failing message channel undoes nothing).
 """
 
 from __future__ import annotations
@@ -17,13 +19,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from hydra_plugins.core.config import KillSwitchConfig
 from hydra_plugins.risk.journal import RiskJournal
-from hydra_plugins.risk.kill_switch import Firing, KillSwitchState, PairCandle, candle_firings, new_firings
+from hydra_plugins.risk.kill_switch import (
+    ALL_PAIRS,
+    Firing,
+    KillSwitchState,
+    PairCandle,
+    candles_after,
+    market_cascade,
+    new_firings,
+    pair_firings,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +60,7 @@ class KillSwitchGuard:
         self.tell = tell
         self._inputs: dict[str, dict[datetime, tuple[float, float, float, float]]] = {}
         self._newest: dict[str, datetime] = {}
+        self.broken: str | None = None  # why the state file cannot be read, while it cannot
 
     # inputs
     def record_inputs(self, pair: str, inputs: pd.DataFrame) -> None:
@@ -72,73 +85,129 @@ class KillSwitchGuard:
             t -= self.step
         return None
 
-    def _candle(self, close: datetime) -> dict[str, PairCandle]:
-        out = {}
-        for pair, rows in self._inputs.items():
-            row = rows.get(close)
-            if row is not None:
-                out[pair] = PairCandle(*(None if np.isnan(v) else float(v) for v in row[:3]))
-        return out
-
     # the check
     def check(self, now: datetime, equity: Callable[[datetime], float | None]) -> list[Firing]:
-        """Bring the switches up to ``now``; return the firings that are new. Raises if the state is unreadable."""
+        """Bring the switches up to ``now``; return the firings that are new.
+
+        An unreadable state file is reported (``broken``) and left as it is; the switches go on working
+        on the state in memory, so exits still happen, while the bridge refuses entries.
+        """
         if not self.cfg.enabled:
             return []
-        if self.state.path is None and self.state.last_candle is not None and now < self.state.last_candle:
+        last = self.state.last_checked
+        if self.state.path is None and last is not None and now < last:
             # Time went back: a new backtest over the same strategy (hyperopt's epochs). Start clean.
             self.state = KillSwitchState()
-        if self.state.reload_if_changed():
-            self.tell(f"HYDRA kill switches: state re-read, {len(self.state.firings)} in force", False)
-        expired: list[Firing] = []
-        fired: list[Firing] = []
-        changed = False
-        if self._newest:
-            newest = min(max(self._newest.values()), _floor(now, self.step))
-            horizon = timedelta(hours=self.cfg.cooldown_hours)
-            for close in self.state.candles_to_check(newest, self.step, horizon):
-                expired += self.state.expire(close)  # a cool-down over by this close lets its switch fire anew
-                fired += new_firings(self.state, close, candle_firings(self._candle(close), self.cfg), self.cfg)
-            if self.state.last_candle != newest:
-                self.state.last_candle, changed = newest, True
-        expired += self.state.expire(now)
-        for firing in expired:
-            changed = True
-            self.journal.write("expired", firing.until, code=firing.switch, pair=firing.scope, reason=firing.reason)
-            self.tell(f"HYDRA kill switch {firing.switch} on {_where(firing)}: cool-down over", False)
+        self.reload()
+        fired = self._check_candles(now)
+        changed = bool(fired)
         value = equity(now)
         if self.state.start_day(now, value):
             changed = True
         drawdown = self.state.check_drawdown(now, value, self.cfg)
         if drawdown is not None:
             fired.append(drawdown)
+        expired = self.state.expire(now)
+        if changed or fired or expired:
+            self._save()
         for firing in fired:
             self._announce(firing)
-        if changed or fired:
-            self.state.save()
+        for firing in expired:
+            self._say(f"HYDRA kill switch {firing.switch} on {_where(firing)}: cool-down over", False)
+            self._journal("expired", firing.until, code=firing.switch, pair=firing.scope, reason=firing.reason)
+        return fired
+
+    def reload(self) -> None:
+        """Re-read the state file if it changed; an unreadable one sets ``broken`` (and is said once)."""
+        try:
+            if self.state.reload_if_changed():
+                self._say(f"HYDRA kill switches: state re-read, {len(self.state.firings)} in force", False)
+        except ValueError as exc:
+            if self.broken != str(exc):
+                self._say(f"HYDRA {exc}; new entries are refused until then", True)
+            self.broken = str(exc)
+            return
+        if self.broken is not None:
+            self._say("HYDRA kill switch state readable again", False)
+        self.broken = None
+
+    def _check_candles(self, now: datetime) -> list[Firing]:
+        """Check every candle closed by ``now`` and not yet checked: each pair's own, then the market's.
+
+        Each pair is checked up to its own newest candle (one late pair holds nobody back); the
+        market-wide cascade up to the newest candle every current pair has (a pair more than two
+        candles behind the others is not current: it no longer counts towards the market).
+        """
+        if not self._newest:
+            return []
+        state, step, horizon = self.state, self.step, timedelta(hours=self.cfg.cooldown_hours)
+        now_close = _floor(now, step)
+        fired: list[Firing] = []
+        for pair, newest in self._newest.items():
+            upto = min(newest, now_close)
+            last = state.pair_checked.get(pair)
+            if last is not None and last >= upto:
+                continue
+            for close in candles_after(last, upto, step, horizon):
+                row = self._inputs[pair].get(close)
+                if row is not None:
+                    fired += new_firings(state, close, pair_firings(pair, _pair_candle(row), self.cfg), self.cfg)
+            state.pair_checked[pair] = upto
+        if self.cfg.armed("cascade"):
+            lead = min(max(self._newest.values()), now_close)
+            current = [t for t in self._newest.values() if t >= lead - 2 * step]
+            upto = min(min(current), now_close)
+            if state.market_checked is None or state.market_checked < upto:
+                for close in candles_after(state.market_checked, upto, step, horizon):
+                    probs = {p: rows[close][2] for p, rows in self._inputs.items() if close in rows}
+                    if why := market_cascade(probs, self.cfg):
+                        fired += new_firings(state, close, [("cascade", ALL_PAIRS, why)], self.cfg)
+                state.market_checked = upto
         return fired
 
     def fire(self, firing: Firing) -> bool:
         """Record a firing found outside :meth:`check` (the regime break, per position); True when new."""
         if not self.state.fire(firing):
             return False
+        self._save()
         self._announce(firing)
-        self.state.save()
         return True
 
+    def _save(self) -> None:
+        """Save unless the file on disk is unreadable (the operator must see it as it is)."""
+        if self.broken is None:
+            self.state.save()
+
     def _announce(self, firing: Firing) -> None:
-        self.journal.write(
+        self._journal(
             "fired", firing.fired_at, code=firing.switch, pair=firing.scope, side=firing.side, reason=firing.reason
         )
-        self.tell(
+        self._say(
             f"HYDRA KILL SWITCH {firing.describe()}. Closing the open positions it covers; new entries on "
             f"{_where(firing)} refused until {firing.until:%Y-%m-%d %H:%M} UTC (hydra risk clear ends it sooner).",
             True,
         )
 
+    def _say(self, message: str, warning: bool) -> None:
+        """Tell the user; a failing message channel never undoes what was decided."""
+        try:
+            self.tell(message, warning)
+        except Exception:
+            logger.exception("HYDRA could not send: %s", message)
+
+    def _journal(self, event: str, time: datetime, **fields: Any) -> None:
+        try:
+            self.journal.write(event, time, **fields)
+        except Exception:
+            logger.exception("HYDRA could not write the risk journal (%s %s)", event, fields.get("code"))
+
     def refuse(self, now: datetime, pair: str, side: str | None, tag: str | None, code: str, reason: str) -> None:
         """Journal a refused entry."""
-        self.journal.write("refused", now, code=code, pair=pair, side=side, tag=tag, reason=reason)
+        self._journal("refused", now, code=code, pair=pair, side=side, tag=tag, reason=reason)
+
+
+def _pair_candle(row: tuple[float, float, float, float]) -> PairCandle:
+    return PairCandle(*(None if np.isnan(v) else float(v) for v in row[:3]))
 
 
 def _floor(when: datetime, step: timedelta) -> datetime:

@@ -28,9 +28,11 @@ file whenever it changed on disk.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -158,15 +160,15 @@ def market_cascade(probs: Mapping[str, Any], cfg: KillSwitchConfig) -> str | Non
 
 
 def regime_break(
-    side: str, against_now: bool | None, against_at_entry: bool | None, vol_extreme: bool | None, regime: str | None
+    side: str, against_now: bool | None, was_clear: bool | None, vol_extreme: bool | None, regime: str | None
 ) -> str | None:
     """Return the reason when the regime turned against a ``side`` position while volatility is extreme.
 
-    ``against_*``: a regime against that side held (stats/regime.py ``against_columns``) now and on
-    the signal candle. A position opened while one already held (a fade of that very trend) has seen
-    no flip; one whose entry is unknown is treated as opened without one.
+    ``against_now``: a regime against that side holds (stats/regime.py ``against_columns``);
+    ``was_clear``: none held at some candle since the position opened. A position that never saw it
+    clear (opened to fade that very regime) has seen no flip; unknown is no flip either.
     """
-    if not (vol_extreme and against_now) or against_at_entry:
+    if not (vol_extreme and against_now and was_clear is True):
         return None
     return f"regime turned against the {side} ({regime or 'unknown'}) with volatility extreme"
 
@@ -180,29 +182,26 @@ class PairCandle:
     cascade_prob: float | None = None
 
 
-def candle_firings(pairs: Mapping[str, PairCandle], cfg: KillSwitchConfig) -> list[tuple[str, str, str]]:
-    """Return (switch, scope, reason) for each candle-based switch that holds on one candle of ``pairs``.
-
-    A market-wide cascade replaces the per-pair cascade firings it would cover.
-    """
-    out: list[tuple[str, str, str]] = []
-    market = market_cascade({p: c.cascade_prob for p, c in pairs.items()}, cfg) if cfg.armed("cascade") else None
-    if market is not None:
-        out.append(("cascade", ALL_PAIRS, market))
-    for pair, c in sorted(pairs.items()):
-        if cfg.armed("funding_spike") and (why := funding_spike(c.funding_rate, c.predicted_funding, cfg)):
-            out.append(("funding_spike", pair, why))
-        if cfg.armed("cascade") and market is None and (why := pair_cascade(c.cascade_prob, cfg)):
-            out.append(("cascade", pair, why))
+def pair_firings(pair: str, candle: PairCandle, cfg: KillSwitchConfig) -> list[tuple[str, str, str]]:
+    """Return (switch, scope, reason) for each per-pair switch that holds on one of ``pair``'s candles."""
+    out = []
+    if cfg.armed("funding_spike") and (why := funding_spike(candle.funding_rate, candle.predicted_funding, cfg)):
+        out.append(("funding_spike", pair, why))
+    if cfg.armed("cascade") and (why := pair_cascade(candle.cascade_prob, cfg)):
+        out.append(("cascade", pair, why))
     return out
+
+
+_FIELDS = ("firings", "history", "day", "day_start_equity", "drawdown_ref_equity", "pair_checked", "market_checked")
 
 
 @dataclass
 class KillSwitchState:
-    """The firings in force, past firings, the UTC day's starting equity and the last candle checked.
+    """The firings, past firings, the UTC day's equity marks and the candles already checked.
 
-    With a ``path`` every change is written there atomically (JSON); :meth:`reload_if_changed` picks up
-    an operator's edit (``hydra risk clear``) made while the bot runs.
+    With a ``path`` every change is written there atomically (JSON), under an advisory lock that
+    ``hydra risk clear`` takes too, so neither overwrites the other's change; :meth:`reload_if_changed`
+    picks up an operator's edit made while the bot runs.
     """
 
     path: Path | None = None
@@ -210,8 +209,10 @@ class KillSwitchState:
     history: list[Firing] = field(default_factory=list)
     day: date | None = None
     day_start_equity: float | None = None
-    drawdown_fired_day: date | None = None
-    last_candle: datetime | None = None
+    # The daily drawdown is measured from here: the day's starting equity, then the equity at each firing.
+    drawdown_ref_equity: float | None = None
+    pair_checked: dict[str, datetime] = field(default_factory=dict)  # newest candle close checked, per pair
+    market_checked: datetime | None = None  # newest candle close checked for a market-wide cascade
     _stamp: tuple[int, int, int] | None = None
     _loaded: set[tuple[str, str, datetime]] = field(default_factory=set)  # firings as last read or written
 
@@ -222,6 +223,12 @@ class KillSwitchState:
         state.reload_if_changed()
         return state
 
+    @property
+    def last_checked(self) -> datetime | None:
+        """The newest candle close checked for any pair."""
+        times = [*self.pair_checked.values(), *([self.market_checked] if self.market_checked else [])]
+        return max(times, default=None)
+
     # persistence
     def _file_stamp(self) -> tuple[int, int, int] | None:
         try:
@@ -230,22 +237,26 @@ class KillSwitchState:
             return None
         return None if st is None else (st.st_ino, st.st_mtime_ns, st.st_size)
 
+    def _adopt(self, other: KillSwitchState) -> None:
+        for name in _FIELDS:
+            setattr(self, name, getattr(other, name))
+        self._loaded = {f.key for f in self.firings}
+
     def reload_if_changed(self) -> bool:
         """Re-read the file when it changed on disk since this state last read or wrote it; True if it did.
 
-        A file that cannot be parsed raises ValueError naming it: the bot refuses entries (fail closed)
-        until it is fixed or removed, since it cannot tell which firings are in force.
+        A file that cannot be parsed raises ValueError naming it (and this state stays as it was): the
+        bot refuses entries until it is fixed or removed, since it cannot tell which firings are in
+        force. A removed file is a fresh state: nothing in force, the day's equity marks taken anew.
         """
         if self.path is None:
             return False
-        stamp = self._file_stamp()
-        if stamp == self._stamp:
-            return False
-        fresh = KillSwitchState(path=self.path) if stamp is None else self._parse(self.path)
-        fresh._stamp = stamp
-        for name in ("firings", "history", "day", "day_start_equity", "drawdown_fired_day", "last_candle", "_stamp"):
-            setattr(self, name, getattr(fresh, name))
-        self._loaded = {f.key for f in self.firings}
+        with _locked(self.path):
+            stamp = self._file_stamp()
+            if stamp == self._stamp:
+                return False
+            self._adopt(KillSwitchState(path=self.path) if stamp is None else self._parse(self.path))
+            self._stamp = stamp
         return True
 
     @classmethod
@@ -260,10 +271,9 @@ class KillSwitchState:
                 history=[Firing.from_json(f) for f in raw.get("history", [])],
                 day=date.fromisoformat(raw["day"]) if raw.get("day") else None,
                 day_start_equity=raw.get("day_start_equity"),
-                drawdown_fired_day=date.fromisoformat(raw["drawdown_fired_day"])
-                if raw.get("drawdown_fired_day")
-                else None,
-                last_candle=_utc(raw["last_candle"]) if raw.get("last_candle") else None,
+                drawdown_ref_equity=raw.get("drawdown_ref_equity"),
+                pair_checked={str(k): _utc(v) for k, v in (raw.get("pair_checked") or {}).items()},
+                market_checked=_utc(raw["market_checked"]) if raw.get("market_checked") else None,
             )
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"kill switch state {path} is unreadable ({exc}); fix or delete it") from None
@@ -275,26 +285,29 @@ class KillSwitchState:
             "history": [f.to_json() for f in self.history[-HISTORY_KEPT:]],
             "day": self.day.isoformat() if self.day else None,
             "day_start_equity": self.day_start_equity,
-            "drawdown_fired_day": self.drawdown_fired_day.isoformat() if self.drawdown_fired_day else None,
-            "last_candle": self.last_candle.isoformat() if self.last_candle else None,
+            "drawdown_ref_equity": self.drawdown_ref_equity,
+            "pair_checked": {pair: t.isoformat() for pair, t in sorted(self.pair_checked.items())},
+            "market_checked": self.market_checked.isoformat() if self.market_checked else None,
         }
 
     def save(self) -> None:
         """Write the state; firings an operator cleared from the file since it was last read stay cleared."""
         if self.path is None:
             return
-        if self._file_stamp() not in (self._stamp, None):
-            on_disk = {f.key for f in self._parse(self.path).firings}
-            cleared = self._loaded - on_disk
-            self.firings = [f for f in self.firings if f.key not in cleared]
-        replace_atomically(self.path, (json.dumps(self.to_json(), indent=2) + "\n").encode())
-        self._stamp = self._file_stamp()
+        with _locked(self.path):
+            if self._file_stamp() not in (self._stamp, None):
+                on_disk = {f.key for f in self._parse(self.path).firings}
+                cleared = self._loaded - on_disk
+                self.firings = [f for f in self.firings if f.key not in cleared]
+            replace_atomically(self.path, (json.dumps(self.to_json(), indent=2) + "\n").encode())
+            self._stamp = self._file_stamp()
         self._loaded = {f.key for f in self.firings}
 
     # the rules
     def fire(self, firing: Firing) -> bool:
-        """Record ``firing`` unless the same switch already covers the same scope; True when it is new."""
-        if any(f.switch == firing.switch and f.scope == firing.scope and f.side == firing.side for f in self.firings):
+        """Record ``firing`` unless the same switch is already in force on the same scope at its time; True if new."""
+        same = (firing.switch, firing.scope, firing.side)
+        if any((f.switch, f.scope, f.side) == same and f.active(firing.fired_at) for f in self.firings):
             return False
         self.firings.append(firing)
         self.history.append(firing)
@@ -325,37 +338,60 @@ class KillSwitchState:
         )
 
     def start_day(self, now: datetime, equity: float | None) -> bool:
-        """At the first check of a UTC day, remember its starting equity; True when the day changed."""
+        """At the first check of a UTC day, remember its starting equity; True when the day changed.
+
+        A bot started mid-day with no state for the day takes the equity of its first check.
+        """
         if self.day == now.date() and self.day_start_equity is not None:
             return False
         if equity is None or not math.isfinite(equity) or equity <= 0:
             return False
-        self.day, self.day_start_equity = now.date(), float(equity)
+        self.day, self.day_start_equity, self.drawdown_ref_equity = now.date(), float(equity), float(equity)
         return True
 
     def check_drawdown(self, now: datetime, equity: float | None, cfg: KillSwitchConfig) -> Firing | None:
-        """Fire the daily drawdown switch (once per UTC day) when equity is too far below the day's start."""
-        if not cfg.armed("daily_drawdown") or self.drawdown_fired_day == now.date() or self.day != now.date():
+        """Fire the daily drawdown switch when equity is too far below the day's start.
+
+        Once it has fired, the next firing the same day needs another ``daily_drawdown_pct`` below the
+        equity at that firing (and the first one's cool-down over or cleared).
+        """
+        if not cfg.armed("daily_drawdown") or self.day != now.date():
             return None
-        why = daily_drawdown(self.day_start_equity, equity, cfg)
+        ref = self.drawdown_ref_equity if self.drawdown_ref_equity is not None else self.day_start_equity
+        why = daily_drawdown(ref, equity, cfg)
         if why is None:
             return None
+        if ref != self.day_start_equity:
+            why += f", after an earlier firing today (the day started at {self.day_start_equity:.2f})"
         firing = Firing("daily_drawdown", ALL_PAIRS, now, now + timedelta(hours=cfg.cooldown_hours), why)
-        if self.fire(firing):
-            self.drawdown_fired_day = now.date()
-            return firing
-        return None
+        if not self.fire(firing):
+            return None
+        self.drawdown_ref_equity = float(equity)  # type: ignore[arg-type]  # finite: daily_drawdown fired
+        return firing
 
-    def candles_to_check(self, newest: datetime, step: timedelta, horizon: timedelta) -> list[datetime]:
-        """Candle closes after the last one checked, up to ``newest``, no older than ``newest - horizon``."""
-        start = newest - horizon
-        if self.last_candle is not None:
-            start = max(start, self.last_candle + step)
-        out, t = [], start
-        while t <= newest:
-            out.append(t)
-            t += step
-        return out
+
+def candles_after(last: datetime | None, newest: datetime, step: timedelta, horizon: timedelta) -> list[datetime]:
+    """Candle closes after ``last`` up to ``newest``, no older than ``newest - horizon``; only ``newest``
+    when nothing was checked before (a fresh state does not fire on what it never watched)."""
+    if last is None:
+        return [newest]
+    out, t = [], max(last + step, newest - horizon)
+    while t <= newest:
+        out.append(t)
+        t += step
+    return out
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An advisory lock beside the state file, for the read-modify-write of the bot and the CLI."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def new_firings(

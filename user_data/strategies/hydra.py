@@ -171,6 +171,19 @@ class Hydra(HydraParameters, IStrategy):
         return self.hydra.stoploss(trade, current_rate)
 
     @fail_closed(default=None)
+    def custom_exit_price(
+        self,
+        pair: str,
+        trade: Trade,
+        current_time: datetime,
+        proposed_rate: float,
+        current_profit: float,
+        exit_tag: str | None,
+        **kwargs,
+    ) -> float | None:
+        return self.hydra.exit_price(trade, proposed_rate, exit_tag)
+
+    @fail_closed(default=None)
     def custom_exit(
         self, pair: str, trade: Trade, current_time: datetime, current_rate: float, current_profit: float, **kwargs
     ) -> str | None:
