@@ -22,6 +22,7 @@ from hydra_plugins.alpha.signals import Signal, build_signals
 from hydra_plugins.core import columns as col
 from hydra_plugins.core.artifacts import ModelSlot, card_path
 from hydra_plugins.core.config import HydraConfig, ModelConfig
+from hydra_plugins.core.numbers import finite
 from hydra_plugins.intel.features import IntelInputs, open_interest_columns, store_columns
 from hydra_plugins.intel.funding import funding_columns
 from hydra_plugins.intel.health import health_columns
@@ -319,7 +320,7 @@ class Pipeline:
         signal = self.signal(entry_tag)
         if signal is None:
             return None
-        return _finite(row.get(col.signal_column(signal.name, "health_short" if is_short else "health_long")))
+        return finite(row.get(col.signal_column(signal.name, "health_short" if is_short else "health_long")))
 
     # kill switches
     def kill_inputs(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -338,7 +339,7 @@ class Pipeline:
 
     def vol_extreme(self, row: Mapping[str, Any]) -> bool | None:
         """Whether volatility is extreme on ``row``: in the top of its 14-day range or far above normal."""
-        pctile, ratio = _finite(row.get(col.VOL_PCTILE)), _finite(row.get(col.RV_RATIO))
+        pctile, ratio = finite(row.get(col.VOL_PCTILE)), finite(row.get(col.RV_RATIO))
         if pctile is None and ratio is None:
             return None
         return bool(
@@ -368,8 +369,8 @@ class Pipeline:
             self.cfg.asset(pair),
             self.cfg.risk,
             exchange_max,
-            _finite(row.get(col.STOP_PCT)),
-            vol_ratio=_finite(row.get(col.RV_RATIO)),
+            finite(row.get(col.STOP_PCT)),
+            vol_ratio=finite(row.get(col.RV_RATIO)),
         )
 
     # custom_stake_amount
@@ -393,10 +394,10 @@ class Pipeline:
         signal's confidence; the reward/risk is its take-profit (expected return) over its stop.
         ``closes`` (the pair's closes by date) and ``open_legs`` feed the correlation penalty.
         """
-        stop = _finite(row.get(col.STOP_PCT))
-        target = _finite(row.get(col.TARGET_PCT))
-        score = _finite(row.get(col.ML_SCORE))
-        win_prob = score if score is not None else _finite(row.get(col.CONFIDENCE))
+        stop = finite(row.get(col.STOP_PCT))
+        target = finite(row.get(col.TARGET_PCT))
+        score = finite(row.get(col.ML_SCORE))
+        win_prob = score if score is not None else finite(row.get(col.CONFIDENCE))
         reward_risk = target / stop if target is not None and stop else float("nan")
         direction = int(row.get(col.DIRECTION, 0) or 0)
         corr_mult, counted = 1.0, {}
@@ -425,11 +426,3 @@ class Pipeline:
             rationale = {**decision.rationale, "p_source": "scorer" if score is not None else "confidence"}
             decision = replace(decision, rationale={**rationale, "correlations": counted})
         return decision
-
-
-def _finite(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if np.isfinite(number) else None

@@ -40,6 +40,7 @@ from typing import Any
 
 from hydra_plugins.core.artifacts import replace_atomically
 from hydra_plugins.core.config import KillSwitchConfig
+from hydra_plugins.core.numbers import finite
 
 ALL_PAIRS = "*"
 STATE_VERSION = 1
@@ -107,21 +108,13 @@ def _utc(value: str | datetime) -> datetime:
 # (a kill switch acts on evidence; missing data is the data-health gate's business on the entry side).
 
 
-def _finite(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
 def drawdown_pct(day_start_equity: float, equity: float) -> float:
     """How far ``equity`` is below the day's starting equity, in percent (negative when above)."""
     return (1.0 - equity / day_start_equity) * 100.0
 
 
 def daily_drawdown(day_start_equity: float | None, equity: float | None, cfg: KillSwitchConfig) -> str | None:
-    start, now = _finite(day_start_equity), _finite(equity)
+    start, now = finite(day_start_equity), finite(equity)
     if start is None or now is None or start <= 0:
         return None
     down = drawdown_pct(start, now)
@@ -133,14 +126,14 @@ def daily_drawdown(day_start_equity: float | None, equity: float | None, cfg: Ki
 def funding_spike(last_rate: Any, predicted_rate: Any, cfg: KillSwitchConfig) -> str | None:
     """Rates are fractions per settlement (0.005 = 0.5 %)."""
     limit = cfg.funding_spike_pct / 100.0
-    for name, value in (("predicted", _finite(predicted_rate)), ("last settled", _finite(last_rate))):
+    for name, value in (("predicted", finite(predicted_rate)), ("last settled", finite(last_rate))):
         if value is not None and abs(value) > limit:
             return f"{name} funding rate {value:+.4%} beyond {limit:.2%}"
     return None
 
 
 def pair_cascade(prob: Any, cfg: KillSwitchConfig) -> str | None:
-    p = _finite(prob)
+    p = finite(prob)
     if p is not None and p > cfg.cascade_prob:
         return f"cascade probability {p:.2f} above {cfg.cascade_prob:.2f}"
     return None
@@ -149,7 +142,7 @@ def pair_cascade(prob: Any, cfg: KillSwitchConfig) -> str | None:
 def market_cascade(probs: Mapping[str, Any], cfg: KillSwitchConfig) -> str | None:
     """Return the reason when at least two pairs, and at least ``cascade_market_share`` of the pairs with a
     known probability, are above ``cascade_prob`` (one pair alone is that pair's cascade)."""
-    known = {pair: p for pair, raw in probs.items() if (p := _finite(raw)) is not None}
+    known = {pair: p for pair, raw in probs.items() if (p := finite(raw)) is not None}
     above = sorted(pair for pair, p in known.items() if p > cfg.cascade_prob)
     if len(above) >= 2 and len(above) / len(known) >= cfg.cascade_market_share:
         return (
