@@ -223,7 +223,7 @@ class HydraBridge:
         if not cfg.enabled:
             logger.warning("HYDRA kill switches are disarmed (hydra.risk.kill_switches.enabled = false)")
             return guard
-        guard.reload()
+        guard.reload(announce=False)  # the start's own line below says what is in force
         if state.path is not None and guard.broken is None:
             logger.info(
                 "HYDRA kill switches armed: %s; state %s, %d in force%s",

@@ -265,3 +265,20 @@ def test_a_new_backtest_over_the_same_strategy_starts_clean(tmp_path):
     fired = guard.check(T0 + 5 * STEP, lambda _: None)  # the next epoch starts over
     assert [f.fired_at for f in fired] == [T0 + 5 * STEP]  # from its own newest candle, not the old firing
     assert guard.state.firings == fired
+
+
+def test_a_restart_checks_on_from_the_last_candle_it_checked(tmp_path):
+    path = tmp_path / "kill_switches.json"
+    guard, _ = make_guard(tmp_path, path=path)
+    cascade = [0.1] * 4 + [0.9] * 3 + [0.1] * 3  # cascade on the candles closing at T0 + 5, 6 and 7 steps
+    guard.record_inputs("BTC", inputs([100.0] * 10, cascade=cascade))
+    guard.check(T0 + 3 * STEP, lambda _: None)
+    assert [f.fired_at for f in guard.check(T0 + 5 * STEP, lambda _: None)] == [T0 + 5 * STEP]
+    assert guard.check(T0 + 7 * STEP, lambda _: None) == []  # in force: candles 6 and 7 checked, nothing new
+    operator = KillSwitchState.open(path)  # `hydra risk clear --all`
+    operator.clear()
+    operator.save()
+    restarted, _ = make_guard(tmp_path, path=path)  # the same candles, read again after a restart
+    restarted.record_inputs("BTC", inputs([100.0] * 10, cascade=cascade))
+    assert restarted.state.pair_checked["BTC"] == T0 + 7 * STEP
+    assert restarted.check(T0 + 8 * STEP, lambda _: None) == []  # candles already checked are not found again

@@ -99,8 +99,10 @@ class KillSwitchGuard:
             # Time went back: a new backtest over the same strategy (hyperopt's epochs). Start clean.
             self.state = KillSwitchState()
         self.reload()
+        before = (dict(self.state.pair_checked), self.state.market_checked)
         fired = self._check_candles(now)
-        changed = bool(fired)
+        # Saved once a candle even when nothing fired: a restart then checks on from where this left off.
+        changed = bool(fired) or before != (self.state.pair_checked, self.state.market_checked)
         value = equity(now)
         if self.state.start_day(now, value):
             changed = True
@@ -117,10 +119,10 @@ class KillSwitchGuard:
             self._journal("expired", firing.until, code=firing.switch, pair=firing.scope, reason=firing.reason)
         return fired
 
-    def reload(self) -> None:
+    def reload(self, *, announce: bool = True) -> None:
         """Re-read the state file if it changed; an unreadable one sets ``broken`` (and is said once)."""
         try:
-            if self.state.reload_if_changed():
+            if self.state.reload_if_changed() and announce:
                 self._say(f"HYDRA kill switches: state re-read, {len(self.state.firings)} in force", False)
         except ValueError as exc:
             if self.broken != str(exc):
