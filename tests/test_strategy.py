@@ -69,6 +69,8 @@ def test_exit_callbacks_leave_freqtrade_in_charge_when_hydra_fails(broken_strate
     s = broken_strategy
     assert s.custom_stoploss("BTC/USDT:USDT", None, NOW, 1.0, 0.0, False) is None
     assert s.custom_exit("BTC/USDT:USDT", None, NOW, 1.0, 0.0) is None
+    assert s.custom_exit_price("BTC/USDT:USDT", None, NOW, 1.0, 0.0, "hydra_kill_cascade") is None  # Freqtrade's price
+    s.bot_loop_start(NOW)  # model, intel and kill switch refreshes fail on their own, logged
     assert s.stoploss == -0.6  # the backstop Freqtrade keeps enforcing
 
 
