@@ -10,6 +10,7 @@ hydra calibrate cascade                  refit the cascade probability and measu
 hydra train scorer|regime|all [--days N] train the signal scorer / regime classifier, walk-forward validated
 hydra evaluate walk-forward              retrain per window, backtest each next window with the models of its time
 hydra risk status|clear|journal          kill switches in force, end a cool-down, count refusals and firings
+hydra news fetch|import|show             news for the analyst: CryptoCompare, CSV archives, what a pair's analyst read
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import httpx
 
 from hydra_plugins.commands import DEFAULT_CONFIG, DEFAULT_PARAMS, DEFAULT_STORE, default_data_root, signal_overrides
 from hydra_plugins.commands.evaluate import add_parser as add_evaluate_parser
+from hydra_plugins.commands.news import add_parser as add_news_parser
 from hydra_plugins.commands.risk import add_parser as add_risk_parser
 from hydra_plugins.core.env import load_dotenv_file
 from hydra_plugins.core.errors import HydraError
@@ -441,6 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_evaluate_parser(groups)
     add_risk_parser(groups)
+    add_news_parser(groups)
 
     c = groups.add_parser("config", help="check HYDRA's configuration")
     csub = c.add_subparsers(dest="action", required=True)

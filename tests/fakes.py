@@ -21,17 +21,15 @@ def _recorded(name):
     return json.loads((FIXTURES / name).read_text())
 
 
-class FakeBinance(ThreadingHTTPServer):
+class LoopbackServer(ThreadingHTTPServer):
+    """An HTTP server on a free loopback port with per-path fault queues; a context manager runs it."""
+
     daemon_threads = True
 
-    def __init__(self, symbols=("BTCUSDT", "ETHUSDT"), weight=10):
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.symbols = list(symbols)
-        self.weight = weight
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
         self.faults: dict[str, deque] = defaultdict(deque)
-        self.calls: list[tuple[str, dict]] = []
-        self.clock = 1_790_000_000_000  # ms; advanced by tests that need new buckets
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def url(self):
@@ -44,6 +42,15 @@ class FakeBinance(ThreadingHTTPServer):
     def __exit__(self, *exc):
         self.shutdown()
         self.server_close()
+
+
+class FakeBinance(LoopbackServer):
+    def __init__(self, symbols=("BTCUSDT", "ETHUSDT"), weight=10):
+        super().__init__(_Handler)
+        self.symbols = list(symbols)
+        self.weight = weight
+        self.calls: list[tuple[str, dict]] = []
+        self.clock = 1_790_000_000_000  # ms; advanced by tests that need new buckets
 
     def answer(self, path, params):
         symbol = params.get("symbol")
@@ -99,16 +106,21 @@ class _Handler(BaseHTTPRequestHandler):
                 status, body = 404, json.dumps({"code": -5000, "msg": f"Path {split.path}, Method GET is invalid"})
             else:
                 body = json.dumps(answer)
-        data = body.encode()
-        self.send_response(status)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        send(self, status, headers, body)
 
     def log_message(self, *args):
         pass
+
+
+def send(handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: str) -> None:
+    """Write one complete HTTP answer (status, headers, a sized body) from a fake's request handler."""
+    data = body.encode()
+    handler.send_response(status)
+    for k, v in headers.items():
+        handler.send_header(k, v)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
 
 
 class FakeLiquidationStream:

@@ -10,13 +10,13 @@ import pytest
 from hydra_plugins.core.errors import IntelUnavailable
 from hydra_plugins.intel.sources.binance_rest import (
     BinanceFuturesClient,
-    is_retryable,
     parse_depth,
     parse_open_interest_hist,
     parse_premium_index,
     parse_ratios,
     parse_taker_ratio,
 )
+from hydra_plugins.intel.sources.http import is_retryable
 from hydra_plugins.intel.store import IntelStore
 
 FIXTURES = Path(__file__).parent / "fixtures" / "binance"

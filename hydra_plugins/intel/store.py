@@ -16,13 +16,16 @@ when it opens a store for writing; a read-only reader treats a missing table as 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from hydra_plugins.intel.news import NewsArticle
 
 KEY_COLUMNS = ("symbol", "source", "event_time", "available_at")
 RATIO_COLUMNS = ("long_short_ratio", "long_account", "short_account")
@@ -87,6 +90,26 @@ SERIES: dict[str, SeriesSpec] = {
 }  # fmt: skip
 
 
+# News: one row per story (the first-known copy of it), and which bases it concerns.
+NEWS_COLUMNS = (
+    "key", "source", "source_id", "published_at", "available_at", "title", "body", "url", "publisher",
+    "categories", "tags",
+)  # fmt: skip
+NEWS_DDL = (
+    "CREATE TABLE IF NOT EXISTS news (key TEXT PRIMARY KEY, source TEXT NOT NULL, source_id TEXT NOT NULL, "
+    "published_at INTEGER NOT NULL, available_at INTEGER NOT NULL, title TEXT NOT NULL, body TEXT, url TEXT, "
+    "publisher TEXT, categories TEXT, tags TEXT) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS news_known ON news (available_at)",
+    "CREATE TABLE IF NOT EXISTS news_pairs (base TEXT NOT NULL, key TEXT NOT NULL, available_at INTEGER NOT NULL, "
+    "PRIMARY KEY (base, key)) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS news_pairs_known ON news_pairs (base, available_at)",
+)
+
+
+def _ms(when: datetime) -> int:
+    return int(pd.Timestamp(when).value // 1_000_000)
+
+
 def _spec(series: str) -> SeriesSpec:
     try:
         return SERIES[series]
@@ -123,6 +146,8 @@ class IntelStore:
                     con.execute(
                         f'CREATE INDEX IF NOT EXISTS "{spec.name}_known" ON "{spec.name}" (symbol, available_at)'
                     )
+                for statement in NEWS_DDL:
+                    con.execute(statement)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -207,6 +232,77 @@ class IntelStore:
             frame[c] = frame[c].astype(float)
         return frame
 
+    def write_news(self, articles: Iterable[NewsArticle]) -> int:
+        """Insert stories not yet stored (by :attr:`NewsArticle.key`); return how many were new.
+
+        The first-known copy of a story keeps its ``available_at``; a later copy from another source
+        adds nothing, not even pairs.
+        """
+        rows, pairs = [], []
+        for a in articles:
+            rows.append(
+                (a.key, a.source, a.source_id, _ms(a.published_at), _ms(a.available_at), a.title, a.body, a.url,
+                 a.publisher, "|".join(a.categories), "|".join(a.tags))
+            )  # fmt: skip
+            pairs += [(base, a.key, _ms(a.available_at)) for base in a.pairs]
+        if not rows:
+            return 0
+        with self._connect() as con:
+            before = con.total_changes
+            con.executemany(
+                f"INSERT INTO news ({', '.join(NEWS_COLUMNS)}) VALUES ({', '.join('?' for _ in NEWS_COLUMNS)}) "
+                "ON CONFLICT (key) DO NOTHING",
+                rows,
+            )
+            added = con.total_changes - before
+            # Pairs only for stories this write added (a story's pairs are fixed by its first copy).
+            con.executemany(
+                "INSERT INTO news_pairs (base, key, available_at) SELECT ?, ?, ? WHERE EXISTS "
+                "(SELECT 1 FROM news WHERE key = ? AND available_at = ?) ON CONFLICT (base, key) DO NOTHING",
+                [(b, k, t, k, t) for b, k, t in pairs],
+            )
+            return added
+
+    def read_news(
+        self,
+        base: str | None = None,
+        *,
+        known_by: datetime | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[NewsArticle]:
+        """Stories known by ``known_by`` (and since ``since``), newest first; only ``base``'s when given."""
+        clauses: list[str] = []
+        params: list[object] = []
+        table = "news"
+        if base is not None:
+            table = "news JOIN news_pairs USING (key)"
+            clauses.append("news_pairs.base = ?")
+            params.append(base)
+        if known_by is not None:
+            clauses.append("news.available_at <= ?")
+            params.append(_ms(known_by))
+        if since is not None:
+            clauses.append("news.available_at >= ?")
+            params.append(_ms(since))
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        columns = ", ".join(f"news.{c}" for c in NEWS_COLUMNS)
+        query = f"SELECT {columns} FROM {table} {where} ORDER BY news.available_at DESC, news.key"
+        if limit is not None:
+            query += f" LIMIT {int(limit)}"
+        with self._connect() as con:
+            if "news" not in _tables(con):
+                return []
+            rows = con.execute(query, params).fetchall()
+            keys = [r[0] for r in rows]
+            bases: dict[str, list[str]] = {k: [] for k in keys}
+            for chunk in range(0, len(keys), 500):
+                part = keys[chunk : chunk + 500]
+                marks = ", ".join("?" for _ in part)
+                for b, k in con.execute(f"SELECT base, key FROM news_pairs WHERE key IN ({marks})", part):
+                    bases[k].append(b)
+        return [_article(row, tuple(sorted(bases[row[0]]))) for row in rows]
+
     def coverage(self) -> pd.DataFrame:
         """Return one row per series, symbol and source: rows, first and last event, last availability."""
         parts = []
@@ -227,3 +323,19 @@ class IntelStore:
         for c in ("first_event", "last_event", "last_available"):
             frame[c] = pd.to_datetime(frame[c], unit="ms", utc=True)
         return frame.sort_values(["symbol", "series", "source"], ignore_index=True)
+
+
+def _article(row: tuple, pairs: tuple[str, ...]) -> NewsArticle:
+    (_, source, source_id, published, available, title, body, url, publisher, categories, tags) = row
+
+    def when(ms: int) -> datetime:
+        return pd.Timestamp(ms, unit="ms", tz="UTC").to_pydatetime()
+
+    def split(value: str | None) -> tuple[str, ...]:
+        return tuple(v for v in (value or "").split("|") if v)
+
+    return NewsArticle(
+        source=source, source_id=source_id, published_at=when(published), available_at=when(available),
+        title=title, body=body or "", url=url or "", publisher=publisher or "", categories=split(categories),
+        tags=split(tags), pairs=pairs,
+    )  # fmt: skip

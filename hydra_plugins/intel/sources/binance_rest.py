@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from hydra_plugins.core.errors import IntelUnavailable
+from hydra_plugins.intel.sources.http import get_json
 
 logger = logging.getLogger(__name__)
 
@@ -213,19 +213,6 @@ def parse_depth(
 
 
 # -- client (I/O only) --------------------------------------------------------------------------
-def is_retryable(status: int | None, error: Exception | None = None) -> bool:
-    """Whether a failed call may be retried after a backoff.
-
-    Timeouts, dropped connections, 429 (rate limit) and 5xx are; 418 (an IP ban, which only
-    lengthens if retried) and other 4xx (a bad request) are not.
-    """
-    if error is not None:
-        return isinstance(error, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError)
-    if status is None:
-        return False
-    return status == 429 or 500 <= status < 600
-
-
 class BinanceFuturesClient:
     """GET calls to Binance USDT-M public endpoints; errors become IntelUnavailable."""
 
@@ -237,27 +224,14 @@ class BinanceFuturesClient:
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         """Return the decoded JSON of ``GET path``; raise IntelUnavailable saying why and if retryable."""
-        try:
-            response = self.http.get(f"{self.base_url}{path}", params=params, timeout=self.timeout_s)
-        except httpx.HTTPError as exc:
-            raise IntelUnavailable(
-                f"GET {path}: {type(exc).__name__}: {exc}", retryable=is_retryable(None, exc), unreachable=True
-            ) from exc
+        return get_json(
+            self.http, self.base_url, path, params=params, timeout_s=self.timeout_s, on_response=self._weight
+        )
+
+    def _weight(self, response: httpx.Response) -> None:
         weight = response.headers.get("x-mbx-used-weight-1m")
         if weight is not None and weight.isdigit():
             self.used_weight_1m = int(weight)
-        if response.status_code != 200:
-            retry_after = response.headers.get("retry-after")
-            raise IntelUnavailable(
-                f"GET {path}: HTTP {response.status_code} {response.text[:200]}",
-                retryable=is_retryable(response.status_code),
-                retry_after_s=float(retry_after) if retry_after and retry_after.isdigit() else None,
-                status=response.status_code,
-            )
-        try:
-            return response.json()
-        except ValueError:
-            raise IntelUnavailable(f"GET {path}: answer is not JSON: {response.text[:200]!r}", retryable=True) from None
 
     def premium_index(self, symbol: str | None = None) -> Any:
         return self.get(PREMIUM_INDEX_PATH, {"symbol": symbol} if symbol else None)
