@@ -11,6 +11,7 @@ hydra train scorer|regime|all [--days N] train the signal scorer / regime classi
 hydra evaluate walk-forward              retrain per window, backtest each next window with the models of its time
 hydra risk status|clear|journal          kill switches in force, end a cool-down, count refusals and firings
 hydra news fetch|import|show             news for the analyst: CryptoCompare, CSV archives, what a pair's analyst read
+hydra llm scan --once [--at TIME]        the LLM news analyst's verdict for every pair (journaled)
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import httpx
 
 from hydra_plugins.commands import DEFAULT_CONFIG, DEFAULT_PARAMS, DEFAULT_STORE, default_data_root, signal_overrides
 from hydra_plugins.commands.evaluate import add_parser as add_evaluate_parser
+from hydra_plugins.commands.llm import add_parser as add_llm_parser
 from hydra_plugins.commands.news import add_parser as add_news_parser
 from hydra_plugins.commands.risk import add_parser as add_risk_parser
 from hydra_plugins.core.env import load_dotenv_file
@@ -444,6 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_evaluate_parser(groups)
     add_risk_parser(groups)
     add_news_parser(groups)
+    add_llm_parser(groups)
 
     c = groups.add_parser("config", help="check HYDRA's configuration")
     csub = c.add_subparsers(dest="action", required=True)

@@ -195,6 +195,32 @@ class SignalsConfig(_Frozen):
     funding_carry: SignalSwitch = SignalSwitch(enabled=False)
 
 
+class NewsAnalystConfig(_Frozen):
+    """L3's LLM news analyst: a verdict per pair from recent news (alpha/news_analyst.py).
+
+    The model comes from ``LLM_MODEL`` and the key from ``ANTHROPIC_API_KEY`` (``ANTHROPIC_BASE_URL``
+    points the SDK elsewhere), never from this file.
+    """
+
+    enabled: bool = False
+    every_minutes: Annotated[int, Field(ge=5, le=1440)] = 30
+    verdict_ttl_minutes: Annotated[int, Field(ge=5, le=1440)] = 60  # a verdict expires this long after it is known
+    news_lookback_hours: Annotated[float, Field(gt=0, le=168)] = 12.0
+    max_articles: Annotated[int, Field(ge=1, le=50)] = 15  # the newest this many, per pair and request
+    max_tokens: Annotated[int, Field(ge=64, le=4096)] = 400  # the answer's limit
+    timeout_s: Annotated[float, Field(gt=0, le=300)] = 30.0
+    max_retries: Annotated[int, Field(ge=0, le=5)] = 2  # the SDK's own backoff for 429 / 5xx / timeouts
+    calls_per_hour: Annotated[int, Field(ge=1, le=10_000)] = 40
+    daily_token_budget: Annotated[int, Field(ge=1_000, le=100_000_000)] = 400_000
+    # What a pair's verdict is when the analyst fails (timeout, refusal, out-of-schema answer, budget):
+    # "neutral" leaves entries to the other layers, "hold" refuses new entries on the pair.
+    failure_default: Literal["neutral", "hold"] = "neutral"
+    # USD per million tokens, for the journal's cost estimate: set them to your model's prices (defaults: Sonnet 4.x).
+    usd_per_mtok_input: Annotated[float, Field(ge=0, le=1000)] = 3.0
+    usd_per_mtok_output: Annotated[float, Field(ge=0, le=1000)] = 15.0
+    journal_path: str = "hydra/llm_journal.sqlite"  # inside Freqtrade's user_data_dir
+
+
 class AlphaConfig(_Frozen):
     """L3: signal thresholds and the scorer's cut-off."""
 
@@ -202,6 +228,7 @@ class AlphaConfig(_Frozen):
     ml_threshold: Fraction = 0.45  # the scorer's P(profitable) a signal needs to trade
     scorer: ModelConfig = ModelConfig(path="models/signal_scorer.cbm")
     signals: SignalsConfig = SignalsConfig()
+    news_analyst: NewsAnalystConfig = NewsAnalystConfig()
 
 
 KillSwitchName = Literal["daily_drawdown", "funding_spike", "cascade", "regime_break"]

@@ -16,8 +16,7 @@ when it opens a store for writing; a read-only reader treats a missing table as 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hydra_plugins.core.sqlite import SqliteFile
 from hydra_plugins.intel.news import NewsArticle
 
 KEY_COLUMNS = ("symbol", "source", "event_time", "available_at")
@@ -126,41 +126,24 @@ def to_ms(values: pd.Series) -> np.ndarray:
     return pd.to_datetime(values, utc=True).astype("datetime64[ms, UTC]").astype("int64").to_numpy()
 
 
-class IntelStore:
+def _schema() -> list[str]:
+    statements = []
+    for spec in SERIES.values():
+        values = ", ".join(f'"{c}" REAL' for c in spec.value_columns)
+        statements += [
+            f'CREATE TABLE IF NOT EXISTS "{spec.name}" (symbol TEXT NOT NULL, source TEXT NOT NULL, '
+            f"event_time INTEGER NOT NULL, available_at INTEGER NOT NULL, {values}, "
+            "PRIMARY KEY (symbol, event_time)) WITHOUT ROWID",
+            f'CREATE INDEX IF NOT EXISTS "{spec.name}_known" ON "{spec.name}" (symbol, available_at)',
+        ]
+    return [*statements, *NEWS_DDL]
+
+
+class IntelStore(SqliteFile):
     """Read and write point-in-time series in one SQLite file."""
 
     def __init__(self, path: Path | str, *, readonly: bool = False) -> None:
-        self.path = Path(path)
-        self.readonly = readonly
-        if not readonly:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as con:
-                con.execute("PRAGMA journal_mode=WAL")
-                for spec in SERIES.values():
-                    values = ", ".join(f'"{c}" REAL' for c in spec.value_columns)
-                    con.execute(
-                        f'CREATE TABLE IF NOT EXISTS "{spec.name}" (symbol TEXT NOT NULL, source TEXT NOT NULL, '
-                        f"event_time INTEGER NOT NULL, available_at INTEGER NOT NULL, {values}, "
-                        "PRIMARY KEY (symbol, event_time)) WITHOUT ROWID"
-                    )
-                    con.execute(
-                        f'CREATE INDEX IF NOT EXISTS "{spec.name}_known" ON "{spec.name}" (symbol, available_at)'
-                    )
-                for statement in NEWS_DDL:
-                    con.execute(statement)
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        if self.readonly:
-            con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
-        else:
-            con = sqlite3.connect(self.path, timeout=30)
-        try:
-            con.execute("PRAGMA busy_timeout=30000")
-            with con:  # one transaction: commit on success, roll back on error
-                yield con
-        finally:
-            con.close()
+        super().__init__(path, readonly=readonly, schema=_schema())
 
     def write(self, series: str, frame: pd.DataFrame) -> int:
         """Insert rows not yet stored (by symbol and event_time); return how many were new.
