@@ -24,7 +24,9 @@ from freqtrade.persistence import Trade
 from freqtrade.strategy import DecimalParameter, IntParameter, IStrategy, stoploss_from_absolute
 from freqtrade.strategy.parameters import BaseParameter
 
+from hydra_plugins.alpha.news_gate import NewsGate
 from hydra_plugins.alpha.signals import REGISTRY
+from hydra_plugins.alpha.verdict_journal import VerdictJournal
 from hydra_plugins.core import columns as col
 from hydra_plugins.core.config import ConfigError, HydraConfig, check_pairs, load_hydra_config
 from hydra_plugins.core.errors import ModelArtifactError
@@ -179,6 +181,7 @@ class HydraBridge:
         self._model_block: str | None = None
         self._sizing: dict[str, dict] = {}  # pair -> the sizing of the entry on its way, until it fills
         self.guard: KillSwitchGuard | None = None
+        self.news_gate: NewsGate | None = None
 
     # bot_start
     def start(self) -> None:
@@ -196,6 +199,7 @@ class HydraBridge:
         for status in self.pipeline.model_statuses():
             (logger.error if "NOT LOADED" in status else logger.info)("HYDRA %s", status)
         self.guard = self._build_guard()
+        self.news_gate = self._build_news_gate()
         logger.info("HYDRA started: %d signals, warm-up %d candles", len(self.pipeline.signals), needed)
 
     def _user_path(self, relative: str) -> Path:
@@ -231,6 +235,37 @@ class HydraBridge:
                 "".join(f"\n  {f.describe()} until {f.until:%Y-%m-%d %H:%M} UTC" for f in state.firings),
             )  # fmt: skip
         return guard
+
+    def _build_news_gate(self) -> NewsGate | None:
+        """The news analyst's verdicts, live or replayed in a backtest, when the analyst is enabled.
+
+        The log says over which span verdicts exist: outside it the gate is inactive (neutral).
+        """
+        cfg = self.ready.cfg.alpha.news_analyst
+        if not cfg.enabled:
+            return None
+        path = self._user_path(cfg.journal_path)
+        if not path.is_file():
+            logger.warning("HYDRA news analyst enabled but no journal at %s: the LLM gate is inactive (neutral)", path)
+            return None
+        gate = NewsGate(VerdictJournal(path, readonly=True))
+        span = gate.journal.span()
+        if span is None:
+            logger.warning("HYDRA news analyst journal %s holds no verdict: the LLM gate is inactive (neutral)", path)
+        else:
+            logger.info(
+                "HYDRA LLM gate reads %s: %d verdicts from %s to %s; outside that span it is inactive (neutral)",
+                path, span[0], f"{span[1]:%Y-%m-%d %H:%M}", f"{span[2]:%Y-%m-%d %H:%M}",
+            )  # fmt: skip
+        return gate
+
+    def announce_news_verdicts(self, current_time: datetime) -> None:
+        """Live and dry-run: tell Telegram/FreqUI when a pair's verdict turns to hold or exit (or back)."""
+        if self.news_gate is None or not self._is_live():
+            return
+        bases = [p.split("/", 1)[0] for p in self.strategy.config.get("exchange", {}).get("pair_whitelist", [])]
+        for message in self.news_gate.changes(bases, current_time):
+            self._tell(message, warning=True)
 
     @property
     def kill(self) -> KillSwitchGuard:
@@ -460,6 +495,10 @@ class HydraBridge:
             verdict = EntryVerdict(False, f"kill switch {firing.describe()}", f"kill_{firing.switch}")
         elif self.kill.broken is not None:
             verdict = EntryVerdict(False, self.kill.broken, "kill_state_unreadable")
+        elif verdict.allowed and self.news_gate is not None:
+            refusal = self.news_gate.entry_refusal(pair.split("/", 1)[0], side, current_time)
+            if refusal is not None:
+                verdict = EntryVerdict(False, refusal[1], refusal[0])
         if not verdict.allowed:
             logger.warning("HYDRA refuses %s %s: %s", side, pair, verdict.reason)
             self.kill.refuse(current_time, pair, side, entry_tag, verdict.code, verdict.reason)
@@ -617,6 +656,16 @@ class HydraBridge:
         self.kill.fire(firing)
         return firing
 
+    def _news_exit(self, trade: Trade, current_time: datetime) -> str | None:
+        """The news analyst's exit for ``trade``, or None; a failure is logged and the other exits still apply."""
+        if self.news_gate is None:
+            return None
+        try:
+            return self.news_gate.exit_reason(trade.pair.split("/", 1)[0], trade.open_date_utc, current_time)
+        except Exception:
+            logger.exception("HYDRA news verdict check failed for %s trade %s; other exits apply", trade.pair, trade.id)
+            return None
+
     def exit_price(self, trade: Trade, proposed_rate: float, exit_tag: str | None) -> float | None:
         """A kill exit's limit price: through the proposed price by ``exit_cross_pct``; None keeps Freqtrade's."""
         if not (exit_tag or "").startswith("hydra_kill_"):
@@ -628,6 +677,9 @@ class HydraBridge:
         kill = self._kill_exit(trade, current_time)
         if kill is not None:
             return kill
+        news = self._news_exit(trade, current_time)
+        if news is not None:
+            return news
         _, target_pct = self.record_entry(trade)
         stop_pct = self._stop_pct(trade)
         held_hours = (current_time - trade.open_date_utc).total_seconds() / 3600.0

@@ -25,7 +25,15 @@ from tests.conftest import DATADIR, ROOT, needs_data
 pytestmark = [needs_data, pytest.mark.backtest]
 # Freqtrade's names for the stop (trailing_stop_loss once HYDRA has moved it in) and HYDRA's own exits.
 KNOWN_EXITS = (
-    {"stop_loss", "trailing_stop_loss", "hydra_stop", "hydra_take_profit", "hydra_time_stop", "force_exit"}
+    {
+        "stop_loss",
+        "trailing_stop_loss",
+        "hydra_stop",
+        "hydra_take_profit",
+        "hydra_time_stop",
+        "force_exit",
+        "hydra_llm_exit",
+    }
     | {f"hydra_thesis_{name.lower()}" for name in REGISTRY}
     | {f"hydra_kill_{switch}" for switch in ("daily_drawdown", "funding_spike", "cascade", "regime_break")}
 )
@@ -234,3 +242,38 @@ def test_hyperopt_tunes_the_signal_thresholds(offline_config, userdir):
     expected = {f"{name.lower()}_{p}" for name, cls in REGISTRY.items() for p in cls.params}
     assert all(set(e["params_dict"]) == expected for e in epochs)
     assert len({e["results_metrics"]["total_trades"] for e in epochs}) >= 2  # the thresholds change the trading
+
+
+def test_a_replayed_news_journal_vetoes_entries_and_exits_at_the_first_candle_it_is_known(offline_config, userdir):
+    from datetime import UTC, datetime, timedelta
+
+    from hydra_plugins.alpha.news_verdict import parse_verdict
+    from hydra_plugins.alpha.verdict_journal import VerdictJournal
+
+    journal = VerdictJournal(userdir / "hydra" / "llm_journal.sqlite")
+
+    def verdict(base, action, at, hours):
+        raw = {"action": action, "confidence": 0.8, "horizon_hours": 4, "reasons": ["test"], "article_ids": []}
+        journal.record_verdict(parse_verdict(raw, base, [], at, timedelta(hours=hours)), prompt_hash="t", model="m")
+
+    bearish_from = datetime(2022, 11, 26, tzinfo=UTC)
+    exit_known = datetime(2022, 11, 28, 5, 7, tzinfo=UTC)  # between two candles
+    verdict("BNB", "bearish", bearish_from, 24)
+    verdict("SOL", "exit", exit_known, 1)
+    overlay = userdir / "analyst.json"
+    overlay.write_text(json.dumps({"hydra": {"alpha": {"news_analyst": {"enabled": True}}}}))
+    args = ["-c", str(ROOT / "config" / "all-signals.json"), "-c", str(overlay), "--timerange", "20221125-20221130"]
+    result = freqtrade("backtesting", offline_config, userdir, *args, "--cache", "none")
+    assert "LLM gate reads" in result.stderr + result.stdout
+    trades = load_backtest_data(userdir / "backtest_results")
+    # The exit verdict closes the SOL long open when it became known, at the next candle's open, never earlier.
+    sol = trades[(trades["pair"] == "SOL/USDT:USDT") & (trades["open_date"] < exit_known)]
+    sol = sol[sol["close_date"] >= exit_known]
+    assert len(sol) == 1 and sol.iloc[0]["exit_reason"] == "hydra_llm_exit"
+    assert sol.iloc[0]["close_date"] == pd.Timestamp("2022-11-28 05:15", tz="UTC")
+    # The bearish verdict: no BNB long opened while it was in force, and the refusals say why.
+    bnb = trades[(trades["pair"] == "BNB/USDT:USDT") & ~trades["is_short"]]
+    opened = bnb["open_date"]
+    assert not ((opened >= bearish_from) & (opened < bearish_from + pd.Timedelta(hours=24))).any()
+    refused = count_events(read_journal(userdir / BACKTEST_JOURNAL))["refused"]
+    assert refused["llm_bearish"] > 0

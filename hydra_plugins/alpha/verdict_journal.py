@@ -115,6 +115,12 @@ class VerdictJournal(SqliteFile):
                  json.dumps(list(verdict.article_ids)), verdict.source, prompt_hash, model),
             )  # fmt: skip
 
+    def span(self) -> tuple[int, datetime, datetime] | None:
+        """(verdicts, first known, last expiry) over the journal, or None when it holds none."""
+        with self._connect() as con:
+            n, first, last = con.execute("SELECT COUNT(*), MIN(available_at), MAX(expires_at) FROM verdicts").fetchone()
+        return None if not n else (int(n), _when(first), _when(last))
+
     def verdict_at(self, base: str, when: datetime) -> Verdict | None:
         """The newest verdict on ``base`` known at ``when`` and not yet expired then, or None."""
         with self._connect() as con:

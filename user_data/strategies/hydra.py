@@ -82,6 +82,7 @@ class Hydra(HydraParameters, IStrategy):
         self._refresh_models(current_time)
         self._refresh_intel(current_time)
         self._check_kill_switches(current_time)
+        self._announce_news_verdicts(current_time)
 
     @fail_closed(default=None)
     def _refresh_models(self, current_time: datetime) -> None:
@@ -94,6 +95,10 @@ class Hydra(HydraParameters, IStrategy):
     @fail_closed(default=None)
     def _check_kill_switches(self, current_time: datetime) -> None:
         self.hydra.check_kill_switches(current_time)
+
+    @fail_closed(default=None)
+    def _announce_news_verdicts(self, current_time: datetime) -> None:
+        self.hydra.announce_news_verdicts(current_time)
 
     def informative_pairs(self):
         return self.hydra.informative_pairs()
