@@ -12,7 +12,7 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,7 +24,10 @@ from freqtrade.persistence import Trade
 from freqtrade.strategy import DecimalParameter, IntParameter, IStrategy, stoploss_from_absolute
 from freqtrade.strategy.parameters import BaseParameter
 
+from hydra_plugins.alpha.news_analyst import NewsAnalyst
 from hydra_plugins.alpha.news_gate import NewsGate
+from hydra_plugins.alpha.news_prompt import MarketContext, market_context
+from hydra_plugins.alpha.news_scan import AnalystThread, NewsScanner
 from hydra_plugins.alpha.signals import REGISTRY
 from hydra_plugins.alpha.verdict_journal import VerdictJournal
 from hydra_plugins.core import columns as col
@@ -33,8 +36,10 @@ from hydra_plugins.core.errors import ModelArtifactError
 from hydra_plugins.core.symbols import OPEN_INTEREST_TIMEFRAME, pair_to_symbol
 from hydra_plugins.intel.features import IntelInputs
 from hydra_plugins.intel.health import candle_delay_reason, coverage_summary
+from hydra_plugins.intel.news import dedupe
 from hydra_plugins.intel.recorder import Backoff, IntelRecorder, binance_tasks, weight_pause
 from hydra_plugins.intel.sources.binance_rest import BinanceFuturesClient
+from hydra_plugins.intel.sources.cryptocompare import CryptoCompareNews
 from hydra_plugins.intel.store import IntelStore
 from hydra_plugins.pipeline import STARTUP_CANDLES, EntryVerdict, Pipeline
 from hydra_plugins.risk.correlation import OpenLeg
@@ -182,6 +187,7 @@ class HydraBridge:
         self._sizing: dict[str, dict] = {}  # pair -> the sizing of the entry on its way, until it fills
         self.guard: KillSwitchGuard | None = None
         self.news_gate: NewsGate | None = None
+        self.analyst_thread: AnalystThread | None = None
 
     # bot_start
     def start(self) -> None:
@@ -199,6 +205,7 @@ class HydraBridge:
         for status in self.pipeline.model_statuses():
             (logger.error if "NOT LOADED" in status else logger.info)("HYDRA %s", status)
         self.guard = self._build_guard()
+        self.analyst_thread = self._start_analyst()
         self.news_gate = self._build_news_gate()
         logger.info("HYDRA started: %d signals, warm-up %d candles", len(self.pipeline.signals), needed)
 
@@ -258,6 +265,42 @@ class HydraBridge:
                 path, span[0], f"{span[1]:%Y-%m-%d %H:%M}", f"{span[2]:%Y-%m-%d %H:%M}",
             )  # fmt: skip
         return gate
+
+    def _start_analyst(self) -> AnalystThread | None:
+        """Live and dry-run, when enabled and ``run_in_bot``: the analyst in a background thread.
+
+        Each pass fetches the news (CryptoCompare), then asks for every whitelisted pair's verdict with
+        the market context of the bot's own newest analysed candle. Callbacks only read the journal.
+        """
+        cfg = self.ready.cfg.alpha.news_analyst
+        if not (cfg.enabled and cfg.run_in_bot and self._is_live()):
+            return None
+        store = self.store if self.store is not None else IntelStore(self._user_path(self.ready.cfg.intel.store_path))
+        analyst = NewsAnalyst(cfg, VerdictJournal(self._user_path(cfg.journal_path)))
+        pairs = list(self.strategy.config.get("exchange", {}).get("pair_whitelist", []))
+        bases = [p.split("/", 1)[0] for p in pairs]
+        tf = pd.Timedelta(minutes=timeframe_to_minutes(self.strategy.timeframe))
+        http = httpx.Client(headers={"User-Agent": "hydra-plugins"})
+        news = CryptoCompareNews(http, timeout_s=cfg.timeout_s)
+
+        def contexts() -> dict[str, MarketContext]:
+            out = {}
+            for pair in pairs:
+                frame, _ = self.strategy.dp.get_analyzed_dataframe(pair, self.strategy.timeframe)
+                out[pair] = market_context(pair, frame if frame is not None else pd.DataFrame(), tf)
+            return out
+
+        def refresh_news(now: datetime) -> None:
+            since = now - timedelta(hours=cfg.news_lookback_hours)
+            store.write_news(dedupe(news.fetch(since, bases, max_pages=4)))
+
+        thread = AnalystThread(
+            NewsScanner(analyst, store), contexts, timedelta(minutes=cfg.every_minutes), refresh_news=refresh_news
+        )
+        thread.start()
+        logger.info("HYDRA news analyst: a pass every %d minutes in the background (model %s)", cfg.every_minutes,
+                    analyst.model)  # fmt: skip
+        return thread
 
     def announce_news_verdicts(self, current_time: datetime) -> None:
         """Live and dry-run: tell Telegram/FreqUI when a pair's verdict turns to hold or exit (or back)."""

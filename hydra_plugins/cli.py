@@ -11,7 +11,7 @@ hydra train scorer|regime|all [--days N] train the signal scorer / regime classi
 hydra evaluate walk-forward              retrain per window, backtest each next window with the models of its time
 hydra risk status|clear|journal          kill switches in force, end a cool-down, count refusals and firings
 hydra news fetch|import|show             news for the analyst: CryptoCompare, CSV archives, what a pair's analyst read
-hydra llm scan --once [--at TIME]        the LLM news analyst's verdict for every pair (journaled)
+hydra llm scan --once | run | backfill    the LLM news analyst: one pass, a service, a past span (journaled)
 """
 
 from __future__ import annotations

@@ -38,3 +38,29 @@ def test_scan_writes_a_verdict_for_every_pair_from_news_known_by_then(tmp_path, 
     soon = datetime(2022, 5, 12, 6, 1, tzinfo=UTC)
     assert all(saved.verdict_at(p, soon) is not None for p in pairs)  # every pair has one in force
     assert all(saved.verdict_at(p, soon + timedelta(hours=1)) is None for p in pairs)  # expired after the TTL
+
+
+@needs_data
+@needs_news
+def test_backfill_builds_a_journal_over_a_past_span(tmp_path, monkeypatch, capsys):
+    store, journal = tmp_path / "intel.sqlite", tmp_path / "llm.sqlite"
+    with FakeAnthropic() as fake:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
+        monkeypatch.setenv("LLM_MODEL", "claude-sonnet-4-6")
+        span = ["--from", "2022-05-12T00:00", "--to", "2022-05-12T02:00"]
+        files = ["--store", str(store), "--journal", str(journal)]
+        args = ["llm", "backfill", "--news", str(NEWS_CSV), *span, "--pairs", "BTC/USDT:USDT", "SOL/USDT:USDT", *files]
+        assert hydra_main(args) == 0
+    out = capsys.readouterr().out
+    assert "4 passes from 2022-05-12 00:00 to 2022-05-12 02:00 over 2 pairs" in out and "estimated cost" in out
+    saved = VerdictJournal(journal, readonly=True)
+    for minute in (1, 31, 61, 91):
+        at = datetime(2022, 5, 12, tzinfo=UTC) + timedelta(minutes=minute)
+        assert saved.verdict_at("BTC", at) is not None and saved.verdict_at("SOL", at) is not None
+    assert len(fake.calls) >= 4  # BTC has news in every pass
+
+
+def test_run_refuses_while_the_analyst_is_off(capsys):
+    assert hydra_main(["llm", "run"]) == 2
+    assert "news analyst is off" in capsys.readouterr().err

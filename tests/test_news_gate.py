@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from freqtrade.enums import RunMode
 
 from hydra_plugins.alpha.news_gate import NewsGate
@@ -56,3 +57,43 @@ def test_the_strategy_applies_the_journal_when_the_analyst_is_enabled(tmp_path):
     live.strategy.config["exchange"]["pair_whitelist"] = [PAIR]
     live.announce_news_verdicts(T)
     assert any("BTC EXIT until" in m for m in live.strategy.dp.messages)
+
+
+def test_a_dry_run_bot_runs_the_analyst_beside_it_and_its_callbacks_read_the_verdict(tmp_path, monkeypatch):
+    import time
+
+    from tests.fakes_llm import FakeAnthropic
+    from tests.fakes_news import FakeCryptoCompare, needs_news
+
+    if needs_news.args[0]:
+        pytest.skip(needs_news.kwargs["reason"])
+    now = datetime.now(UTC)
+    with FakeCryptoCompare() as news, FakeAnthropic() as llm:
+        news.now = int(now.timestamp())
+        news.injected.append(
+            {"id": "900", "guid": "https://x.test/900", "published_on": int(now.timestamp()) - 600,
+             "imageurl": "", "title": "Bitcoin exchange halts withdrawals", "url": "https://x.test/900",
+             "source": "coindesk", "body": "BTC withdrawals paused.", "tags": "Exchange", "categories": "BTC|Exchange",
+             "upvotes": "0", "downvotes": "0", "lang": "EN",
+             "source_info": {"name": "CoinDesk", "lang": "EN", "img": ""}}
+        )  # fmt: skip
+        for name, value in {
+            "CRYPTOCOMPARE_BASE_URL": news.url, "CRYPTOCOMPARE_API_KEY": "test-key", "ANTHROPIC_BASE_URL": llm.url,
+            "ANTHROPIC_API_KEY": "sk-test", "LLM_MODEL": "claude-sonnet-4-6",
+        }.items():  # fmt: skip
+            monkeypatch.setenv(name, value)
+        started = time.monotonic()
+        enabled = {"news_analyst": {"enabled": True}}
+        bridge = bridge_for(market_frame(cascade=(0.1,) * 4), tmp_path, runmode=RunMode.DRY_RUN, alpha=enabled)
+        assert time.monotonic() - started < 2.0  # bot_start does not wait for the analyst
+        try:
+            deadline = time.monotonic() + 15
+            while bridge.analyst_thread.passes < 1 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert bridge.analyst_thread.passes >= 1
+        finally:
+            bridge.analyst_thread.stop()
+        assert [c.model for c in llm.calls] == ["claude-sonnet-4-6"]  # BTC had news: one call, the others none
+        assert "Bitcoin exchange halts withdrawals" in llm.last_user_text()
+        later = datetime.now(UTC) + timedelta(seconds=1)
+        assert bridge.confirm_entry(PAIR, "long", "FUNDING_SQUEEZE", later) is False  # the fake's default: hold

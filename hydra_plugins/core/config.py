@@ -203,6 +203,9 @@ class NewsAnalystConfig(_Frozen):
     """
 
     enabled: bool = False
+    # Live and dry-run: the bot runs the analyst in a background thread (fetching news first); false when
+    # `hydra llm run` does it as a separate service (docker-compose's hydra-analyst).
+    run_in_bot: bool = True
     every_minutes: Annotated[int, Field(ge=5, le=1440)] = 30
     verdict_ttl_minutes: Annotated[int, Field(ge=5, le=1440)] = 60  # a verdict expires this long after it is known
     news_lookback_hours: Annotated[float, Field(gt=0, le=168)] = 12.0
