@@ -214,3 +214,57 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+
+class FakeOpenAI(LoopbackServer):
+    """A loopback OpenAI-compatible ``POST /v1/chat/completions`` (as Ollama and vLLM serve it).
+
+    ``script`` behaviours, one per request: ``("verdict", dict)`` (a tool call whose ``arguments`` is the
+    dict as a JSON string), ``"text"`` (an answer without a tool call), ``"429"`` (Retry-After: 0),
+    ``"500"``, ``"garbage"`` (not JSON); the default is a hold verdict. ``bodies`` keeps each request.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(_OpenAIHandler)
+        self.script: deque = deque()
+        self.bodies: list[dict] = []
+        self.auth: list[str | None] = []
+
+
+class _OpenAIHandler(BaseHTTPRequestHandler):
+    server: FakeOpenAI
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+        self.server.bodies.append(body)
+        self.server.auth.append(self.headers.get("Authorization"))
+        behaviour = self.server.script.popleft() if self.server.script else ("verdict", DEFAULT_VERDICT)
+        kind, value = behaviour if isinstance(behaviour, tuple) else (behaviour, None)
+        if self.path.rstrip("/") != "/v1/chat/completions":
+            send(self, 404, {"Content-Type": "application/json"}, json.dumps({"error": {"message": "not found"}}))
+            return
+        if kind in ("429", "500"):
+            headers = {"Content-Type": "application/json", **({"Retry-After": "0"} if kind == "429" else {})}
+            send(self, int(kind), headers, json.dumps({"error": {"message": kind, "type": "server_error"}}))
+            return
+        if kind == "garbage":
+            send(self, 200, {"Content-Type": "application/json"}, '{"choices": [')
+            return
+        message: dict = {"role": "assistant", "content": "I think it goes up."}
+        if kind == "verdict":
+            call = {
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": body["tool_choice"]["function"]["name"], "arguments": json.dumps(value)},
+            }
+            message = {"role": "assistant", "content": None, "tool_calls": [call]}
+        finish = "tool_calls" if kind == "verdict" else "stop"
+        answer = {
+            "id": "chatcmpl-1", "object": "chat.completion", "model": body.get("model"),
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": {"prompt_tokens": len(json.dumps(body)) // 4, "completion_tokens": 30, "total_tokens": 0},
+        }  # fmt: skip
+        send(self, 200, {"Content-Type": "application/json"}, json.dumps(answer))
+
+    def log_message(self, *args):
+        pass

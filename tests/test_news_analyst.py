@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import anthropic
 import pytest
 
+from hydra_plugins.alpha.llm_backends import AnthropicBackend
 from hydra_plugins.alpha.news_analyst import NewsAnalyst
 from hydra_plugins.alpha.news_prompt import SYSTEM_PROMPT, MarketContext, build_prompt
 from hydra_plugins.alpha.news_verdict import VerdictInput, default_verdict, parse_verdict, verdict_tool
@@ -90,7 +91,9 @@ def test_the_journal_answers_point_in_time(tmp_path):
 def analyst(fake, tmp_path, **cfg):
     client = anthropic.Anthropic(api_key="sk-test", base_url=fake.url, max_retries=cfg.pop("retries", 0), timeout=1.0)
     journal = VerdictJournal(tmp_path / "llm.sqlite")
-    return NewsAnalyst(NewsAnalystConfig(**cfg), journal, client=client, model="claude-sonnet-4-6"), journal
+    return NewsAnalyst(
+        NewsAnalystConfig(**cfg), journal, backend=AnthropicBackend(client), model="claude-sonnet-4-6"
+    ), journal
 
 
 def test_a_valid_answer_becomes_a_journaled_verdict_and_the_same_prompt_is_never_paid_twice(tmp_path):
@@ -168,3 +171,39 @@ def test_no_news_costs_nothing(tmp_path):
         a, _ = analyst(fake, tmp_path)
         v = a.analyse("SOL", CONTEXT, [], NOW)
         assert v.action == "neutral" and fake.calls == []
+
+
+def openai_analyst(fake, tmp_path, **cfg):
+    import httpx
+
+    from hydra_plugins.alpha.llm_backends import OpenAICompatibleBackend
+
+    backend = OpenAICompatibleBackend(
+        httpx.Client(), f"{fake.url}/v1", "local-key", timeout_s=2.0, retries=cfg.pop("retries", 1)
+    )
+    cfg = NewsAnalystConfig(endpoint="openai_compatible", **cfg)
+    return NewsAnalyst(cfg, VerdictJournal(tmp_path / "llm.sqlite"), backend=backend, model="llama3.1:8b")
+
+
+def test_an_openai_compatible_local_model_can_stand_in(tmp_path):
+    from tests.fakes_llm import FakeOpenAI
+
+    with FakeOpenAI() as fake:
+        fake.script.extend(["429", ("verdict", good(action="bearish"))])  # retried after the 429
+        v = openai_analyst(fake, tmp_path).analyse("SOL", CONTEXT, ARTICLES, NOW)
+        assert (v.action, v.source) == ("bearish", "llm") and len(fake.bodies) == 2
+        body = fake.bodies[-1]
+        assert body["tool_choice"] == {"type": "function", "function": {"name": "record_verdict"}}
+        assert body["tools"][0]["function"]["parameters"]["additionalProperties"] is False
+        assert body["messages"][0] == {"role": "system", "content": SYSTEM_PROMPT} and body["model"] == "llama3.1:8b"
+        assert fake.auth[-1] == "Bearer local-key"
+
+
+@pytest.mark.parametrize("behaviour", ["text", "500", "garbage", ("verdict", {"action": "moon", "confidence": 2})])
+def test_an_openai_compatible_failure_becomes_the_default(tmp_path, behaviour):
+    from tests.fakes_llm import FakeOpenAI
+
+    with FakeOpenAI() as fake:
+        fake.script.extend([behaviour, behaviour])
+        v = openai_analyst(fake, tmp_path, failure_default="hold").analyse("SOL", CONTEXT, ARTICLES, NOW)
+        assert v.action == "hold" and v.source.startswith("default: ")

@@ -1,14 +1,14 @@
-"""The LLM news analyst: one request per pair through the official Anthropic SDK, a verdict or the default.
+"""The LLM news analyst: one request per pair (Anthropic or an OpenAI-compatible server), a verdict or a default.
 
 For a pair it builds the prompt (``news_prompt.py``), and then, in order:
 
 1. an identical prompt already answered (same hash, same model) is answered from the journal, unpaid;
 2. the rate limit (``calls_per_hour``) and the daily token budget are checked; when reached, the pair
    gets the configured failure default and the log says which limit;
-3. the Messages API is called with the verdict tool forced (``tool_choice``). The SDK retries 429,
-   5xx and timeouts ``max_retries`` times with its own backoff; what still fails, a refusal, an answer
-   without the tool call or one outside the schema is logged and journaled, and the pair gets the
-   failure default (``neutral`` unless configured ``hold``). Nothing raises into the caller.
+3. the backend (``llm_backends.py``) is asked with the verdict tool forced; 429, 5xx and timeouts are
+   retried ``max_retries`` times with backoff; what still fails, a refusal, an answer without the
+   tool call or one outside the schema is logged and journaled, and the pair gets the failure
+   default (``neutral`` unless configured ``hold``). Nothing raises into the caller.
 
 A verdict is known when the answer arrived (``now`` plus the call's latency) and expires
 ``verdict_ttl_minutes`` later. Every request and verdict goes into the journal; the key is the SDK's
@@ -24,17 +24,15 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import anthropic
-
+from hydra_plugins.alpha.llm_backends import DEFAULT_MODEL, Backend, make_backend
 from hydra_plugins.alpha.news_prompt import MarketContext, build_prompt
-from hydra_plugins.alpha.news_verdict import TOOL_NAME, Verdict, default_verdict, parse_verdict, verdict_tool
+from hydra_plugins.alpha.news_verdict import Verdict, default_verdict, parse_verdict
 from hydra_plugins.alpha.verdict_journal import VerdictJournal, day_start
 from hydra_plugins.core.config import NewsAnalystConfig
+from hydra_plugins.core.errors import LLMGateError
 from hydra_plugins.intel.news import NewsArticle
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_MODEL = "claude-sonnet-4-6"  # LLM_MODEL overrides it; claude-sonnet-4-5 reaches end of life 2026-11-30
 
 
 class NewsAnalyst:
@@ -44,14 +42,13 @@ class NewsAnalyst:
         self,
         cfg: NewsAnalystConfig,
         journal: VerdictJournal,
-        client: anthropic.Anthropic | None = None,
+        backend: Backend | None = None,
         model: str | None = None,
     ) -> None:
         self.cfg = cfg
         self.journal = journal
         self.model = model or os.environ.get("LLM_MODEL") or DEFAULT_MODEL
-        # The SDK reads ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL itself.
-        self.client = client or anthropic.Anthropic(max_retries=cfg.max_retries, timeout=cfg.timeout_s)
+        self.backend = backend or make_backend(cfg)
 
     @property
     def ttl(self) -> timedelta:
@@ -77,29 +74,18 @@ class NewsAnalyst:
             return self._fail(base, limit, now, digest, record=False)
         started = time.monotonic()
         try:
-            message = self.client.messages.create(
-                model=self.model,
-                max_tokens=self.cfg.max_tokens,
-                system=system,
-                messages=[{"role": "user", "content": user}],
-                tools=[verdict_tool()],
-                tool_choice={"type": "tool", "name": TOOL_NAME},
-            )
-        except anthropic.APIError as exc:
-            status = getattr(exc, "status_code", None)
-            why = f"LLM call failed: {type(exc).__name__}{f' (HTTP {status})' if status else ''}"
-            return self._fail(base, why, now, digest, latency_ms=_ms_since(started))
+            reply = self.backend.ask(self.model, self.cfg.max_tokens, system, user)
+        except LLMGateError as exc:
+            return self._fail(base, str(exc), now, digest, latency_ms=_ms_since(started))
         latency_ms = _ms_since(started)
         arrived = now + timedelta(milliseconds=latency_ms)
-        usage = message.usage
-        tokens_in, tokens_out = usage.input_tokens, usage.output_tokens
+        tokens_in, tokens_out = reply.input_tokens, reply.output_tokens
         cost = (tokens_in * self.cfg.usd_per_mtok_input + tokens_out * self.cfg.usd_per_mtok_output) / 1e6
-        answer = next((b for b in message.content if b.type == "tool_use" and b.name == TOOL_NAME), None)
         try:
-            if answer is None:
-                raise ValueError(f"no verdict in the answer (stop_reason {message.stop_reason})")
-            raw: dict[str, Any] = dict(answer.input) if isinstance(answer.input, dict) else {}
-            verdict = parse_verdict(raw if raw else answer.input, base, shown, arrived, self.ttl)
+            if reply.tool_input is None:
+                raise ValueError(f"no verdict in the answer (stop_reason {reply.stop_reason})")
+            raw: dict[str, Any] = dict(reply.tool_input) if isinstance(reply.tool_input, dict) else {}
+            verdict = parse_verdict(raw if raw else reply.tool_input, base, shown, arrived, self.ttl)
         except ValueError as exc:
             return self._fail(
                 base, str(exc), arrived, digest, latency_ms=latency_ms, tokens=(tokens_in, tokens_out), cost=cost

@@ -203,6 +203,11 @@ class NewsAnalystConfig(_Frozen):
     """
 
     enabled: bool = False
+    # "anthropic": the Messages API (ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL). "openai_compatible": a server
+    # with OpenAI's chat-completions API, e.g. a local Ollama or vLLM (OPENAI_BASE_URL overrides the URL,
+    # OPENAI_API_KEY is sent when set); LLM_MODEL names the model either way.
+    endpoint: Literal["anthropic", "openai_compatible"] = "anthropic"
+    openai_base_url: str = "http://localhost:11434/v1"
     # Live and dry-run: the bot runs the analyst in a background thread (fetching news first); false when
     # `hydra llm run` does it as a separate service (docker-compose's hydra-analyst).
     run_in_bot: bool = True
