@@ -28,7 +28,15 @@ HYDRA = str(Path(sys.executable).with_name("hydra"))
 class DryRunBot:
     """One `freqtrade trade` process; its log is read while it runs."""
 
-    def __init__(self, offline_config: Path, userdir: Path, tmp_path: Path, name: str) -> None:
+    def __init__(
+        self,
+        offline_config: Path,
+        userdir: Path,
+        tmp_path: Path,
+        name: str,
+        hydra: dict | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         overlay = tmp_path / "dry.json"
         overlay.write_text(
             json.dumps(
@@ -38,7 +46,7 @@ class DryRunBot:
                     "internals": {"process_throttle_secs": 1},
                     # One pair: each loop retries the candles the offline server cannot serve, per pair.
                     "exchange": {"pair_whitelist": ["BTC/USDT:USDT"]},
-                    "hydra": {"intel": {"refresh_in_bot": False}},
+                    "hydra": {"intel": {"refresh_in_bot": False}, **(hydra or {})},
                 }
             )
         )
@@ -48,10 +56,10 @@ class DryRunBot:
             "-c", str(offline_config), "-c", str(overlay), "--userdir", str(userdir),
             "--strategy-path", str(ROOT / "user_data" / "strategies"),
         ]  # fmt: skip
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FREQTRADE__")}
-        env |= {"HYDRA_DOTENV": "0", "COLUMNS": "1000"}  # one log record per line
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("FREQTRADE__")}
+        environ |= {"HYDRA_DOTENV": "0", "COLUMNS": "1000", **(env or {})}  # one log record per line
         with self.log.open("w") as out:  # the child keeps its own handle
-            self.process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(cmd, cwd=ROOT, env=environ, stdout=out, stderr=subprocess.STDOUT)
 
     def wait_for(self, pattern: str, timeout: float = 90.0) -> str:
         deadline = time.monotonic() + timeout
@@ -107,3 +115,35 @@ def test_a_kill_switch_fired_in_a_dry_run_bot_survives_its_restart_until_cleared
     assert "Traceback" not in text
     journal = [json.loads(line) for line in (userdir / "hydra" / "risk_journal.jsonl").read_text().splitlines()]
     assert [(r["event"], r["code"]) for r in journal] == [("fired", "daily_drawdown"), ("cleared", "daily_drawdown")]
+
+
+def test_a_dry_run_bot_runs_the_news_analyst_beside_it_and_announces_its_verdict(offline_config, userdir, tmp_path):
+    """The analyst's thread fetches news (loopback CryptoCompare) and asks the model (loopback Anthropic);
+    the bot's loop, never waiting for it, reads the journal and announces BTC's hold."""
+    from tests.fakes_llm import FakeAnthropic
+    from tests.fakes_news import FakeCryptoCompare, needs_news
+
+    if needs_news.args[0]:
+        pytest.skip(needs_news.kwargs["reason"])
+    now = int(time.time())
+    with FakeCryptoCompare() as news, FakeAnthropic() as llm:
+        news.now = now
+        news.injected.append(
+            {"id": "901", "guid": "https://x.test/901", "published_on": now - 300, "imageurl": "",
+             "title": "Bitcoin exchange halts withdrawals", "url": "https://x.test/901", "source": "coindesk",
+             "body": "BTC withdrawals paused.", "tags": "Exchange", "categories": "BTC|Exchange", "upvotes": "0",
+             "downvotes": "0", "lang": "EN", "source_info": {"name": "CoinDesk", "lang": "EN", "img": ""}}
+        )  # fmt: skip
+        env = {
+            "CRYPTOCOMPARE_BASE_URL": news.url, "CRYPTOCOMPARE_API_KEY": "test-key", "ANTHROPIC_BASE_URL": llm.url,
+            "ANTHROPIC_API_KEY": "sk-test", "LLM_MODEL": "claude-sonnet-4-6",
+        }  # fmt: skip
+        analyst = {"alpha": {"news_analyst": {"enabled": True}}}
+        bot = DryRunBot(offline_config, userdir, tmp_path, "analyst", hydra=analyst, env=env)
+        try:
+            text = bot.wait_for(r"HYDRA news analyst: BTC HOLD until \d\d:\d\d UTC \(0\.60\): mixed news")
+        finally:
+            bot.stop()
+    assert "HYDRA news analyst: a pass every 30 minutes in the background" in text
+    assert "Sending rpc strategy_msg: HYDRA news analyst: BTC HOLD" in text  # to Telegram / FreqUI
+    assert [c.model for c in llm.calls] == ["claude-sonnet-4-6"] and "sk-test" not in text
