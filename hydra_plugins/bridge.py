@@ -62,6 +62,8 @@ REGIME_CLEAR_KEY = "hydra_regime_was_clear"  # no regime against the position he
 ENTRY_KEY, ENTRY_VERSION = "hydra_entry_recorded", 2  # what record_entry has stored on the trade
 HEALTH_ENTRY_KEY = "hydra_health_entry"  # the signal's thesis health on the signal candle
 HEALTH_MIN_KEY = "hydra_health_min"  # the lowest thesis health since, relative to the entry's (tightens the stop)
+MIN_REGIME_RUN = 4  # candles: shorter regime runs are not shaded (they would only flicker)
+MAX_ANNOTATIONS = 400  # the newest ones; FreqUI draws every area it gets
 _API_SECRET_PLACEHOLDER = "set-FREQTRADE__API_SERVER__JWT_SECRET_KEY-in-.env"
 
 
@@ -301,6 +303,29 @@ class HydraBridge:
         logger.info("HYDRA news analyst: a pass every %d minutes in the background (model %s)", cfg.every_minutes,
                     analyst.model)  # fmt: skip
         return thread
+
+    def annotations(
+        self, pair: str, start: datetime, end: datetime, frame: pd.DataFrame, colors: dict[str, str]
+    ) -> list[dict[str, Any]]:
+        """FreqUI areas: each run of one regime (faint, in its colour) and each kill switch window on ``pair``."""
+        out: list[dict[str, Any]] = []
+        if col.REGIME in frame and not frame.empty:
+            tf = pd.Timedelta(minutes=timeframe_to_minutes(self.strategy.timeframe))
+            view = frame.loc[(frame["date"] >= pd.Timestamp(start)) & (frame["date"] <= pd.Timestamp(end))]
+            regime = view[col.REGIME].astype(str)
+            runs = (regime != regime.shift()).cumsum()
+            for _, run in view.groupby(runs, sort=False):
+                name = str(run[col.REGIME].iloc[0])
+                if name in colors and len(run) >= MIN_REGIME_RUN:
+                    out.append({"type": "area", "start": run["date"].iloc[0], "end": run["date"].iloc[-1] + tf,
+                                "color": colors[name], "label": name, "z_level": 1})  # fmt: skip
+        if self.guard is not None:
+            seen = {f.key: f for f in [*self.guard.state.history, *self.guard.state.firings]}
+            for f in seen.values():
+                if f.covers(pair) and f.fired_at <= end and f.until >= start:
+                    out.append({"type": "area", "start": f.fired_at, "end": f.until, "color": "rgba(220, 0, 0, 0.35)",
+                                "label": f"kill switch {f.switch}", "z_level": 5})  # fmt: skip
+        return out[-MAX_ANNOTATIONS:]
 
     def announce_news_verdicts(self, current_time: datetime) -> None:
         """Live and dry-run: tell Telegram/FreqUI when a pair's verdict turns to hold or exit (or back)."""

@@ -177,3 +177,26 @@ def test_kill_exits_cross_the_price_so_they_fill_at_once(tmp_path):
     assert price == pytest.approx(99.5)  # sell 0.5 % under
     assert strategy.custom_exit_price(PAIR, short, now, 100.0, 0.0, "hydra_kill_cascade") == pytest.approx(100.5)
     assert strategy.custom_exit_price(PAIR, long_, now, 100.0, 0.0, "hydra_take_profit") is None  # Freqtrade's
+
+
+def test_frequi_shades_regime_spans_and_kill_switch_windows(tmp_path):
+    from freqtrade.ft_types.plot_annotation_type import AnnotationTypeTA
+
+    from tests.test_strategy import load_hydra_class
+
+    dates = pd.date_range("2024-03-01 00:00", periods=12, freq="15min", tz="UTC")
+    frame = pd.DataFrame({"date": dates, col.REGIME: ["RANGING"] * 5 + ["HIGH_VOLATILITY"] * 2 + ["TRENDING_UP"] * 5})
+    bridge = bridge_for(market_frame(), tmp_path)
+    assert bridge.exit(FakeTrade(OPENED), datetime(2024, 3, 1, 1, 0, 5, tzinfo=UTC), 100.0) == "hydra_kill_cascade"
+    strategy = bridge.strategy
+    strategy.hydra = bridge
+    shades = load_hydra_class().plot_annotations(strategy, PAIR, dates[0], dates[-1], frame)
+    areas = [(a["label"], a["start"], a["end"]) for a in shades]
+    assert ("RANGING", dates[0], dates[5]) in areas
+    assert ("TRENDING_UP", dates[7], dates[-1] + pd.Timedelta("15min")) in areas
+    assert not any(label == "HIGH_VOLATILITY" for label, *_ in areas)  # two candles: too short to shade
+    kill = [a for a in shades if a["label"] == "kill switch cascade"]
+    assert len(kill) == 1 and kill[0]["start"] == datetime(2024, 3, 1, 1, 0, tzinfo=UTC)
+    for annotation in shades:
+        AnnotationTypeTA.validate_python(annotation)
+    assert strategy.plot_annotations("ETH/USDT:USDT", dates[0], dates[-1], frame[:0]) == []

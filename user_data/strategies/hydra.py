@@ -22,6 +22,16 @@ REGIME_COLORS = {
     "SQUEEZE_LONG": "blue",
     "SQUEEZE_SHORT": "purple",
 }
+# The same colours, faint, for shading each regime's span on the chart (plot_annotations).
+REGIME_SHADES = {
+    "TRENDING_UP": "rgba(0, 128, 0, 0.08)",
+    "TRENDING_DOWN": "rgba(200, 0, 0, 0.08)",
+    "RANGING": "rgba(128, 128, 128, 0.06)",
+    "HIGH_VOLATILITY": "rgba(255, 140, 0, 0.10)",
+    "CASCADE_RISK": "rgba(0, 0, 0, 0.15)",
+    "SQUEEZE_LONG": "rgba(0, 0, 255, 0.08)",
+    "SQUEEZE_SHORT": "rgba(128, 0, 128, 0.08)",
+}
 
 
 class Hydra(HydraParameters, IStrategy):
@@ -57,6 +67,10 @@ class Hydra(HydraParameters, IStrategy):
         "main_plot": {col.SMA_FAST: {"color": "orange"}, col.SMA_SLOW: {"color": "purple"}},
         "subplots": {
             "Funding 8h": {col.FUNDING_RATE_8H: {"color": "red", "type": "bar"}},
+            "Funding z-score": {col.FUNDING_Z: {"color": "firebrick"}},
+            "Open interest 1h %": {col.OI_DELTA_PCT_1H: {"color": "navy", "type": "bar"}},
+            # +1: only longs liquidated, -1: only shorts (hydra_liq_is_proxy marks the candle proxy)
+            "Liquidation imbalance": {col.LIQ_IMBALANCE: {"color": "darkorange", "type": "bar"}},
             "Volatility": {col.ATR_PCT: {"color": "blue"}, col.RV_RATIO: {"color": "green"}},
             "Liquidation clusters %": {
                 col.OPP_LONG_LIQ_DIST_PCT: {"color": "red"},
@@ -73,6 +87,11 @@ class Hydra(HydraParameters, IStrategy):
             "Regime model": {col.regime_prob_column(r): {"color": c} for r, c in REGIME_COLORS.items()},
         },
     }
+
+    @fail_closed(default=[])
+    def plot_annotations(self, pair: str, start_date: datetime, end_date: datetime, dataframe: DataFrame, **kwargs):
+        """FreqUI shading: the regime's spans and the kill switch windows covering the pair."""
+        return self.hydra.annotations(pair, start_date, end_date, dataframe, REGIME_SHADES)
 
     def bot_start(self, **kwargs) -> None:
         self.hydra = HydraBridge(self)
