@@ -254,13 +254,13 @@ class HydraBridge:
         if not cfg.enabled:
             return None
         path = self._user_path(cfg.journal_path)
-        if not path.is_file():
-            logger.warning("HYDRA news analyst enabled but no journal at %s: the LLM gate is inactive (neutral)", path)
-            return None
-        gate = NewsGate(VerdictJournal(path, readonly=True))
-        span = gate.journal.span()
+        gate = NewsGate(path)
+        span = gate.span()
         if span is None:
-            logger.warning("HYDRA news analyst journal %s holds no verdict: the LLM gate is inactive (neutral)", path)
+            logger.warning(
+                "HYDRA news analyst journal %s holds no verdict yet: the LLM gate is inactive (neutral) until it does",
+                path,
+            )
         else:
             logger.info(
                 "HYDRA LLM gate reads %s: %d verdicts from %s to %s; outside that span it is inactive (neutral)",
@@ -288,8 +288,13 @@ class HydraBridge:
         def contexts() -> dict[str, MarketContext]:
             out = {}
             for pair in pairs:
-                frame, _ = self.strategy.dp.get_analyzed_dataframe(pair, self.strategy.timeframe)
-                out[pair] = market_context(pair, frame if frame is not None else pd.DataFrame(), tf)
+                try:  # the bot's cached frame, read from this thread: take a copy of the day it needs
+                    frame, _ = self.strategy.dp.get_analyzed_dataframe(pair, self.strategy.timeframe)
+                    recent = frame.tail(int(pd.Timedelta(days=1) / tf) + 2).copy() if frame is not None else None
+                    out[pair] = market_context(pair, recent if recent is not None else pd.DataFrame(), tf)
+                except Exception:
+                    logger.exception("HYDRA news analyst: no market context for %s", pair)
+                    out[pair] = MarketContext(pair, "unknown")
             return out
 
         def refresh_news(now: datetime) -> None:

@@ -44,6 +44,8 @@ def test_the_same_story_from_two_places_is_kept_once_first_known_first():
     again = article(url="https://coindesk.com/a", minutes=5, source="archive:x", sid="9")
     other = article(title="Ethereum rises", url="https://coindesk.com/b", minutes=1)
     assert normalise_url(first.url) == normalise_url(again.url) == "https://coindesk.com/a"
+    assert normalise_url("https://x.test/news.php?id=2&utm_medium=rss") == "https://x.test/news.php?id=2"
+    assert normalise_url("https://x.test/news.php?id=1") != normalise_url("https://x.test/news.php?id=2")
     assert dedupe([again, other, first]) == [first, other]
     no_url = [article(title="Bitcoin: falls!", url=""), article(title="bitcoin falls", url="", minutes=3)]
     assert len(dedupe(no_url)) == 1

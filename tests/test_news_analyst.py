@@ -207,3 +207,52 @@ def test_an_openai_compatible_failure_becomes_the_default(tmp_path, behaviour):
         fake.script.extend([behaviour, behaviour])
         v = openai_analyst(fake, tmp_path, failure_default="hold").analyse("SOL", CONTEXT, ARTICLES, NOW)
         assert v.action == "hold" and v.source.startswith("default: ")
+
+
+class Exploding:
+    def ask(self, *args):
+        raise TypeError("Could not resolve authentication method")  # what the SDK raises without a key
+
+
+def test_an_unforeseen_backend_error_is_the_default_known_when_the_call_ended(tmp_path):
+    journal = VerdictJournal(tmp_path / "llm.sqlite")
+    a = NewsAnalyst(NewsAnalystConfig(failure_default="hold"), journal, backend=Exploding(), model="m")
+    v = a.analyse("SOL", CONTEXT, ARTICLES, NOW)
+    assert v.action == "hold" and "TypeError" in v.source and v.available_at >= NOW
+    assert journal.verdict_at("SOL", v.available_at).action == "hold"
+
+
+def test_a_default_never_cancels_the_models_own_restriction_in_force(tmp_path):
+    journal = VerdictJournal(tmp_path / "llm.sqlite")
+    journal.record_verdict(parse_verdict(good(action="exit"), "SOL", [], NOW, TTL), prompt_hash="a", model="m")
+    later = NOW + timedelta(minutes=20)
+    journal.record_verdict(default_verdict("SOL", "neutral", "timeout", later, TTL), prompt_hash="b", model="m")
+    assert journal.verdict_at("SOL", later).action == "exit"  # the timeout's neutral does not lift it
+    assert journal.verdict_at("SOL", NOW + TTL + timedelta(minutes=1)).action == "neutral"  # once it expired
+
+
+def test_budgets_count_only_calls_up_to_the_moment_asked(tmp_path):
+    journal = VerdictJournal(tmp_path / "llm.sqlite")
+    for minutes in (0, 10, 120):  # a backfill ran ahead of this moment: its later calls do not count now
+        when = NOW + timedelta(minutes=minutes)
+        journal.record_request(prompt_hash=str(minutes), base="SOL", model="m", requested_at=when, latency_ms=1,
+                               input_tokens=100, output_tokens=10, cost_usd=0.0, status="ok")  # fmt: skip
+    at = NOW + timedelta(minutes=30)
+    assert journal.calls_since(at - timedelta(hours=1), until=at) == 2
+    assert journal.tokens_since(NOW - timedelta(hours=1), until=at) == 220
+
+
+def test_one_pairs_failure_in_a_pass_is_that_pairs_default(tmp_path):
+    from hydra_plugins.alpha.news_scan import NewsScanner
+
+    class BrokenStore:
+        def read_news(self, base, **kwargs):
+            if base == "BTC":
+                raise OSError("disk")
+            return []
+
+    journal = VerdictJournal(tmp_path / "j.sqlite")
+    a = NewsAnalyst(NewsAnalystConfig(failure_default="hold"), journal, backend=Exploding())
+    rows = NewsScanner(a, BrokenStore()).scan(NOW, {"BTC/USDT:USDT": CONTEXT, "ETH/USDT:USDT": CONTEXT})
+    assert [(r.pair, r.verdict.action) for r in rows] == [("BTC/USDT:USDT", "hold"), ("ETH/USDT:USDT", "neutral")]
+    assert "OSError" in rows[0].verdict.source

@@ -24,7 +24,8 @@ def test_verdicts_veto_entries_close_positions_and_are_announced_on_change(tmp_p
     journal = VerdictJournal(tmp_path / "llm.sqlite")
     record(journal, "BTC", "bearish", T)
     record(journal, "ETH", "exit", T)
-    gate = NewsGate(VerdictJournal(tmp_path / "llm.sqlite", readonly=True))
+    assert NewsGate(tmp_path / "later.sqlite").entry_refusal("BTC", "long", T) is None  # no journal yet: neutral
+    gate = NewsGate(tmp_path / "llm.sqlite")
     assert gate.entry_refusal("BTC", "long", T - timedelta(seconds=1)) is None  # not known yet
     code, reason = gate.entry_refusal("BTC", "long", T)
     assert code == "llm_bearish" and "bearish news" in reason

@@ -110,8 +110,10 @@ class OpenAICompatibleBackend:
         payload = self._post(body, headers)
         try:
             choice = payload["choices"][0]
-            calls = choice["message"].get("tool_calls") or []
-            call = next((c for c in calls if c.get("function", {}).get("name") == TOOL_NAME), None)
+            calls = (choice.get("message") or {}).get("tool_calls") or []
+            call = next(
+                (c for c in calls if isinstance(c, dict) and (c.get("function") or {}).get("name") == TOOL_NAME), None
+            )
             arguments = None if call is None else json.loads(call["function"]["arguments"])
             usage = payload.get("usage") or {}
             return Answer(
@@ -120,7 +122,7 @@ class OpenAICompatibleBackend:
                 int(usage.get("prompt_tokens") or 0),
                 int(usage.get("completion_tokens") or 0),
             )
-        except (KeyError, IndexError, TypeError, ValueError) as exc:
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
             raise LLMGateError(f"LLM answer not in the chat-completions shape: {type(exc).__name__}") from None
 
     def _post(self, body: dict[str, Any], headers: dict[str, str]) -> Any:
@@ -143,7 +145,8 @@ class OpenAICompatibleBackend:
             if last or not retryable:
                 raise LLMGateError(f"LLM call failed: HTTP {response.status_code}")
             hint = response.headers.get("retry-after", "")
-            time.sleep(float(hint) if hint.replace(".", "", 1).isdigit() else min(8.0, 0.5 * 2**attempt))
+            wait = float(hint) if hint.replace(".", "", 1).isdigit() else 0.5 * 2**attempt
+            time.sleep(min(wait, 30.0))  # a longer wait is the next pass's business
         raise LLMGateError("LLM call failed")  # not reached: the last attempt returns or raises
 
 

@@ -75,8 +75,10 @@ class NewsAnalyst:
         started = time.monotonic()
         try:
             reply = self.backend.ask(self.model, self.cfg.max_tokens, system, user)
-        except LLMGateError as exc:
-            return self._fail(base, str(exc), now, digest, latency_ms=_ms_since(started))
+        except Exception as exc:  # LLMGateError, or anything a backend did not foresee (e.g. no API key)
+            latency_ms = _ms_since(started)
+            why = str(exc) if isinstance(exc, LLMGateError) else f"LLM call failed: {type(exc).__name__}"
+            return self._fail(base, why, now + timedelta(milliseconds=latency_ms), digest, latency_ms=latency_ms)
         latency_ms = _ms_since(started)
         arrived = now + timedelta(milliseconds=latency_ms)
         tokens_in, tokens_out = reply.input_tokens, reply.output_tokens
@@ -86,7 +88,7 @@ class NewsAnalyst:
                 raise ValueError(f"no verdict in the answer (stop_reason {reply.stop_reason})")
             raw: dict[str, Any] = dict(reply.tool_input) if isinstance(reply.tool_input, dict) else {}
             verdict = parse_verdict(raw if raw else reply.tool_input, base, shown, arrived, self.ttl)
-        except ValueError as exc:
+        except (ValueError, TypeError, AttributeError) as exc:
             return self._fail(
                 base, str(exc), arrived, digest, latency_ms=latency_ms, tokens=(tokens_in, tokens_out), cost=cost
             )
@@ -100,11 +102,15 @@ class NewsAnalyst:
         )  # fmt: skip
         return verdict
 
+    def failed(self, base: str, why: str, now: datetime) -> Verdict:
+        """The configured default for a pair whose pass failed before the analyst could ask (journaled)."""
+        return self._fail(base, why, now, "", record=False)
+
     def _over_limit(self, now: datetime) -> str | None:
-        calls = self.journal.calls_since(now - timedelta(hours=1))
+        calls = self.journal.calls_since(now - timedelta(hours=1), until=now)
         if calls >= self.cfg.calls_per_hour:
             return f"rate limit reached: {calls} calls in the last hour (calls_per_hour {self.cfg.calls_per_hour})"
-        tokens = self.journal.tokens_since(day_start(now))
+        tokens = self.journal.tokens_since(day_start(now), until=now)
         if tokens >= self.cfg.daily_token_budget:
             budget = self.cfg.daily_token_budget
             return f"daily token budget reached: {tokens} tokens today (daily_token_budget {budget})"

@@ -9,8 +9,10 @@ is neutral too).
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 from datetime import datetime
+from pathlib import Path
 
 from hydra_plugins.alpha.news_verdict import Verdict
 from hydra_plugins.alpha.verdict_journal import VerdictJournal
@@ -19,14 +21,34 @@ EXIT_REASON = "hydra_llm_exit"
 
 
 class NewsGate:
-    """Reads verdicts from a journal (read-only) for entries, exits and the messages on change."""
+    """Reads verdicts from the journal at ``path`` (read-only) for entries, exits and the messages on change.
 
-    def __init__(self, journal: VerdictJournal) -> None:
-        self.journal = journal
+    The journal may not exist yet when the bot starts (the analyst writes it); until it does, and
+    while it cannot be read, the gate is neutral.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._journal: VerdictJournal | None = None
         self._said: dict[str, str] = {}
 
+    @property
+    def journal(self) -> VerdictJournal | None:
+        if self._journal is None and self.path.is_file():
+            self._journal = VerdictJournal(self.path, readonly=True)
+        return self._journal
+
+    def span(self) -> tuple[int, datetime, datetime] | None:
+        try:
+            return self.journal.span() if self.journal is not None else None
+        except sqlite3.Error:  # created, tables not yet written
+            return None
+
     def verdict(self, base: str, when: datetime) -> Verdict | None:
-        return self.journal.verdict_at(base, when)
+        try:
+            return self.journal.verdict_at(base, when) if self.journal is not None else None
+        except sqlite3.Error:
+            return None
 
     def entry_refusal(self, base: str, side: str, when: datetime) -> tuple[str, str] | None:
         """(code, reason) when the verdict in force vetoes a new ``side`` entry on ``base``, else None."""

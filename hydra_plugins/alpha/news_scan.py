@@ -43,12 +43,16 @@ class NewsScanner:
         rows = []
         for pair, context in contexts.items():
             base = pair.split("/", 1)[0]
-            news = (
-                self.store.read_news(base, known_by=now, since=since, limit=cfg.max_articles)
-                if self.store is not None
-                else []
-            )
-            rows.append(ScanRow(pair, self.analyst.analyse(base, context, news, now), len(news)))
+            try:
+                news = (
+                    self.store.read_news(base, known_by=now, since=since, limit=cfg.max_articles)
+                    if self.store is not None
+                    else []
+                )
+                rows.append(ScanRow(pair, self.analyst.analyse(base, context, news, now), len(news)))
+            except Exception as exc:  # one pair's failure is that pair's default; the pass goes on
+                logger.exception("HYDRA news analyst failed on %s", pair)
+                rows.append(ScanRow(pair, self.analyst.failed(base, f"pass failed: {type(exc).__name__}", now), 0))
         return rows
 
 

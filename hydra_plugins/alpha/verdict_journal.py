@@ -79,21 +79,23 @@ class VerdictJournal(SqliteFile):
             ).fetchone()
         return None if row is None or row[0] is None else json.loads(row[0])
 
-    def calls_since(self, since: datetime) -> int:
-        """Paid calls (not cache hits) made since ``since``."""
+    def calls_since(self, since: datetime, until: datetime | None = None) -> int:
+        """Paid calls (not cache hits) made in [since, until] (a backfill's clock is not the wall clock)."""
         with self._connect() as con:
             return int(
                 con.execute(
-                    "SELECT COUNT(*) FROM requests WHERE requested_at >= ? AND status != 'cached'", (_ms(since),)
+                    "SELECT COUNT(*) FROM requests "
+                    "WHERE requested_at >= ? AND requested_at <= ? AND status != 'cached'",
+                    (_ms(since), _ms(until) if until else 2**62),
                 ).fetchone()[0]
             )
 
-    def tokens_since(self, since: datetime) -> int:
+    def tokens_since(self, since: datetime, until: datetime | None = None) -> int:
         with self._connect() as con:
             value = con.execute(
                 "SELECT COALESCE(SUM(COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0)), 0) FROM requests "
-                "WHERE requested_at >= ? AND status != 'cached'",
-                (_ms(since),),
+                "WHERE requested_at >= ? AND requested_at <= ? AND status != 'cached'",
+                (_ms(since), _ms(until) if until else 2**62),
             ).fetchone()[0]
         return int(value)
 
@@ -122,12 +124,16 @@ class VerdictJournal(SqliteFile):
         return None if not n else (int(n), _when(first), _when(last))
 
     def verdict_at(self, base: str, when: datetime) -> Verdict | None:
-        """The newest verdict on ``base`` known at ``when`` and not yet expired then, or None."""
+        """The verdict on ``base`` in force at ``when`` (known by then, not expired), or None.
+
+        The model's own verdicts outrank defaults: a timeout's or "no news" neutral never cancels a
+        hold or an exit still in force. Among the same kind, the newest wins.
+        """
         with self._connect() as con:
             row = con.execute(
                 "SELECT base, available_at, expires_at, action, confidence, horizon_hours, reasons, article_ids, "
                 "source FROM verdicts WHERE base = ? AND available_at <= ? AND expires_at > ? "
-                "ORDER BY available_at DESC LIMIT 1",
+                "ORDER BY source LIKE 'default:%' ASC, available_at DESC LIMIT 1",
                 (base, _ms(when), _ms(when)),
             ).fetchone()
         if row is None:

@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 # Names and tickers per base asset. Names match in any case, tickers in capitals (or after a $).
 COIN_WORDS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -63,20 +63,26 @@ class NewsArticle:
     @property
     def key(self) -> str:
         """What makes two articles the same story: the normalised URL, else the normalised title."""
-        return dedupe_key(self.url, self.title)
+        return dedupe_key(self.url, self.title, self.published_at)
+
+
+TRACKING_PARAMETERS = ("utm_", "fbclid", "gclid", "mc_", "ref", "cmpid")
 
 
 def normalise_url(url: str) -> str:
-    """The URL without query, fragment, scheme case, ``www.`` or trailing slash (tracking parameters go)."""
+    """The URL without fragment, scheme, ``www.``, trailing slash or tracking parameters (others kept, sorted)."""
     parts = urlsplit(url.strip())
     if not parts.netloc:
         return ""
     host = parts.netloc.lower().removeprefix("www.")
-    return urlunsplit(("https", host, parts.path.rstrip("/"), "", ""))
+    kept = sorted((k, v) for k, v in parse_qsl(parts.query) if not k.lower().startswith(TRACKING_PARAMETERS))
+    return urlunsplit(("https", host, parts.path.rstrip("/"), urlencode(kept), ""))
 
 
-def dedupe_key(url: str, title: str) -> str:
-    basis = normalise_url(url) or "title:" + " ".join(re.findall(r"[a-z0-9]+", title.lower()))
+def dedupe_key(url: str, title: str, published: datetime) -> str:
+    """The same URL, or without one the same title on the same day, is the same story."""
+    words = " ".join(re.findall(r"[a-z0-9]+", title.lower()))
+    basis = normalise_url(url) or f"title:{published:%Y-%m-%d}:{words}"
     return hashlib.sha256(basis.encode()).hexdigest()[:32]
 
 
