@@ -370,9 +370,7 @@ class HydraBridge:
 
     def _open_store(self) -> IntelStore | None:
         """The intel store: read-write live (the bot records into it), read-only elsewhere, None if absent."""
-        path = Path(self.ready.cfg.intel.store_path)
-        if not path.is_absolute():
-            path = Path(self.strategy.config.get("user_data_dir", "user_data")) / path
+        path = self._user_path(self.ready.cfg.intel.store_path)
         if self._is_live():
             return IntelStore(path)
         return IntelStore(path, readonly=True) if path.is_file() else None
@@ -497,11 +495,16 @@ class HydraBridge:
         return IntelRecorder(self.store, tasks, backoff=Backoff(base_s=30.0, cap_s=600.0), pause_s=weight_pause(client))
 
     # entry side: fail closed
-    def _signal_row(self, pair: str) -> pd.Series:
+    def _newest_row(self, pair: str) -> pd.Series | None:
+        """The pair's newest closed candle as analysed (None before its first analysis)."""
         frame, _ = self.strategy.dp.get_analyzed_dataframe(pair, self.strategy.timeframe)
-        if frame is None or frame.empty:
+        return None if frame is None or frame.empty else frame.iloc[-1]
+
+    def _signal_row(self, pair: str) -> pd.Series:
+        row = self._newest_row(pair)
+        if row is None:
             raise LookupError(f"no analyzed candles for {pair}")
-        return frame.iloc[-1]
+        return row
 
     def leverage(self, pair: str, max_leverage: float) -> float:
         return self.ready.leverage(pair, self._signal_row(pair), max_leverage)
@@ -639,10 +642,8 @@ class HydraBridge:
         A failure here must not take the stop, take-profit and time stop down with it.
         """
         try:
-            frame, _ = self.strategy.dp.get_analyzed_dataframe(trade.pair, self.strategy.timeframe)
-            if frame is None or frame.empty:
-                return None
-            return self.ready.thesis_broken(frame.iloc[-1], trade.enter_tag, trade.is_short)
+            row = self._newest_row(trade.pair)
+            return None if row is None else self.ready.thesis_broken(row, trade.enter_tag, trade.is_short)
         except Exception:
             logger.exception(
                 "HYDRA thesis check failed for %s trade %s; the other exits still apply", trade.pair, trade.id
@@ -657,9 +658,9 @@ class HydraBridge:
         stop_pct, _ = self.record_entry(trade)
         lowest = float(trade.get_custom_data(HEALTH_MIN_KEY, 1.0))
         try:
-            frame, _ = self.strategy.dp.get_analyzed_dataframe(trade.pair, self.strategy.timeframe)
-            if frame is not None and not frame.empty:
-                now = self.ready.thesis_health(frame.iloc[-1], trade.enter_tag, trade.is_short)
+            row = self._newest_row(trade.pair)
+            if row is not None:
+                now = self.ready.thesis_health(row, trade.enter_tag, trade.is_short)
                 ratio = health_ratio(trade.get_custom_data(HEALTH_ENTRY_KEY), now)
                 if ratio is not None and ratio < lowest:
                     lowest = round(ratio, 4)
@@ -702,10 +703,9 @@ class HydraBridge:
         clear of it at some candle since the entry (``hydra_regime_was_clear``, kept on the trade). A
         trade that never saw it clear (one opened to fade that very regime) has seen no flip.
         """
-        frame, _ = self.strategy.dp.get_analyzed_dataframe(trade.pair, self.strategy.timeframe)
-        if frame is None or frame.empty:
+        row = self._newest_row(trade.pair)
+        if row is None:
             return None
-        row = frame.iloc[-1]
         against = self.ready.regime_against(row, trade.is_short)
         was_clear = trade.get_custom_data(REGIME_CLEAR_KEY)
         if against is None:

@@ -10,7 +10,7 @@ SQLite in WAL mode, as the intel store: one writer (the analyst), readers (the b
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +148,3 @@ class VerdictJournal(SqliteFile):
 
 def day_start(when: datetime) -> datetime:
     return pd.Timestamp(when).floor("D").to_pydatetime()
-
-
-def hour_ago(when: datetime) -> datetime:
-    return when - timedelta(hours=1)

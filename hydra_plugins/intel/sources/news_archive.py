@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -73,8 +73,3 @@ def read_archive(path: Path, bases: Iterable[str], *, lag: timedelta = timedelta
     if skipped:
         logger.warning("%s: %d rows without a usable time or title skipped", path, skipped)
     return articles
-
-
-def archive_span(articles: Iterable[NewsArticle]) -> tuple[datetime, datetime] | None:
-    times = [a.published_at for a in articles]
-    return (min(times), max(times)) if times else None
