@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -500,14 +500,17 @@ class HydraBridge:
         frame, _ = self.strategy.dp.get_analyzed_dataframe(pair, self.strategy.timeframe)
         return None if frame is None or frame.empty else frame.iloc[-1]
 
-    def _signal_row(self, pair: str) -> pd.Series:
+    def _signal_row(self, pair: str, entry_tag: str | None = None, side: str | None = None) -> Mapping[str, Any]:
+        """The newest closed candle; for an operator's forced entry, as :meth:`HydraPipeline.operator_row` sees it."""
         row = self._newest_row(pair)
         if row is None:
             raise LookupError(f"no analyzed candles for {pair}")
+        if side is not None and self.ready.is_operator_entry(entry_tag):
+            return self.ready.operator_row(row, side)
         return row
 
-    def leverage(self, pair: str, max_leverage: float) -> float:
-        return self.ready.leverage(pair, self._signal_row(pair), max_leverage)
+    def leverage(self, pair: str, max_leverage: float, entry_tag: str | None = None, side: str = "long") -> float:
+        return self.ready.leverage(pair, self._signal_row(pair, entry_tag, side), max_leverage)
 
     def stake(
         self,
@@ -524,7 +527,7 @@ class HydraBridge:
         legs = [OpenLeg(t.pair, -1 if t.is_short else 1, self._closes(t.pair)) for t in open_trades if t.pair != pair]
         decision = self.ready.stake(
             pair,
-            self._signal_row(pair),
+            self._signal_row(pair, entry_tag, side),
             equity=self.strategy.wallets.get_total_stake_amount(),
             leverage=leverage,
             open_exposure_usd=open_exposure,
@@ -618,8 +621,12 @@ class HydraBridge:
         return float(stop), float(target)
 
     def _record_stop_and_target(self, trade: Trade, rows: pd.DataFrame, tag: str) -> tuple[float, float]:
-        stop = float(rows[col.signal_column(tag, "exp_risk_pct")].iloc[-1])
-        target = float(rows[col.signal_column(tag, "exp_ret_pct")].iloc[-1])
+        if self.ready.is_operator_entry(tag):  # forced by the operator: the ATR stop sizing assumed
+            seen = self.ready.operator_row(rows.iloc[-1], "short" if trade.is_short else "long")
+            stop, target = float(seen[col.STOP_PCT]), float(seen[col.TARGET_PCT])
+        else:
+            stop = float(rows[col.signal_column(tag, "exp_risk_pct")].iloc[-1])
+            target = float(rows[col.signal_column(tag, "exp_ret_pct")].iloc[-1])
         if not (stop > 0 and target > 0):
             raise ValueError(f"no usable stop/target for {trade.pair} ({stop}, {target})")
         trade.set_custom_data(STOP_KEY, stop)

@@ -42,6 +42,7 @@ from hydra_plugins.stats.volatility import volatility_columns
 # (96 + 1344 bars of volatility regime) with room to spare. The strategy declares this number.
 # Freqtrade accepts at most 5 x 499 = 2494 on Binance 15m.
 STARTUP_CANDLES = 1600
+OPERATOR = "hydra_operator_entry"  # marks a row seen as an operator entry (see HydraPipeline.operator_row)
 
 
 class ModelUse:
@@ -298,9 +299,30 @@ class Pipeline:
         if row.get(col.GATE) == Gate.BLOCK:
             return EntryVerdict(False, f"L2 gate BLOCK: {row.get(col.GATE_REASON)}", "gate_block")
         expected = 1 if side == "long" else -1
+        if self.is_operator_entry(entry_tag):
+            return EntryVerdict(True, "", "")
         if row.get(col.DIRECTION) != expected or row.get(col.SIGNAL) != entry_tag:
             return EntryVerdict(False, f"no {side} {entry_tag} signal on the newest candle", "signal_gone")
         return EntryVerdict(True, "", "")
+
+    # operator entries
+    def is_operator_entry(self, entry_tag: str | None) -> bool:
+        """An entry an operator forced (FreqUI, Telegram, REST) under no enabled signal's name."""
+        return self.signal(entry_tag) is None
+
+    def operator_row(self, row: Mapping[str, Any], side: str) -> dict[str, Any]:
+        """``row`` as an operator entry sees it: the ATR stop and take-profit, no signal's odds or score.
+
+        Sizing then risks the fixed share per trade (no Kelly: no signal claims an edge), and every gate,
+        cap and multiplier applies as to a signal's entry.
+        """
+        atr = finite(row.get(col.ATR_PCT))
+        stop = self.cfg.risk.operator_stop_atr * atr if atr is not None and atr > 0 else float("nan")
+        return {
+            **row, col.STOP_PCT: stop, col.TARGET_PCT: stop * self.cfg.risk.operator_reward_risk,
+            col.DIRECTION: 1 if side == "long" else -1, col.ML_SCORE: None, col.CONFIDENCE: None,
+            OPERATOR: True,
+        }  # fmt: skip
 
     # custom_exit
     def thesis_broken(self, row: Mapping[str, Any], entry_tag: str | None, is_short: bool) -> str | None:
@@ -399,6 +421,8 @@ class Pipeline:
         score = finite(row.get(col.ML_SCORE))
         win_prob = score if score is not None else finite(row.get(col.CONFIDENCE))
         reward_risk = target / stop if target is not None and stop else float("nan")
+        if row.get(OPERATOR):  # the fixed risk share: no signal's odds to size by
+            win_prob, reward_risk = None, None
         direction = int(row.get(col.DIRECTION, 0) or 0)
         corr_mult, counted = 1.0, {}
         if open_legs:
@@ -418,11 +442,12 @@ class Pipeline:
             min_stake=min_stake,
             max_stake=max_stake,
             cfg=self.cfg.risk,
-            win_prob=win_prob if win_prob is not None else float("nan"),
+            win_prob=win_prob if win_prob is not None or row.get(OPERATOR) else float("nan"),
             reward_risk=reward_risk,
             correlation_mult=corr_mult,
         )
         if decision.stake > 0:
-            rationale = {**decision.rationale, "p_source": "scorer" if score is not None else "confidence"}
+            source = "operator" if row.get(OPERATOR) else "scorer" if score is not None else "confidence"
+            rationale = {**decision.rationale, "p_source": source}
             decision = replace(decision, rationale={**rationale, "correlations": counted})
         return decision

@@ -130,8 +130,8 @@ def test_wrapped_callbacks_keep_their_signature_for_freqtrade():
 
 
 class FakeTrade:
-    def __init__(self, open_date, is_short=False):
-        self.id, self.pair, self.enter_tag = 1, "BTC/USDT:USDT", "FUNDING_SQUEEZE"
+    def __init__(self, open_date, is_short=False, enter_tag="FUNDING_SQUEEZE"):
+        self.id, self.pair, self.enter_tag = 1, "BTC/USDT:USDT", enter_tag
         self.open_date_utc, self.open_rate, self.is_short, self.leverage = open_date, 100.0, is_short, 5.0
         self.custom = {}
 
@@ -297,6 +297,38 @@ def test_the_sizing_rationale_travels_from_the_stake_to_the_trade(monkeypatch):
     sizing = trade.custom["hydra_sizing"]
     assert sizing["p_source"] == "confidence" and sizing["win_prob"] == 0.7 and sizing["reward_risk"] == 2.0
     assert sizing["kelly"] == pytest.approx(0.7 - 0.3 / 2) and sizing["risk_fraction"] == 0.01
+
+
+def test_an_operators_forced_entry_passes_every_gate_and_is_sized_by_the_fixed_risk_on_an_atr_stop(monkeypatch):
+    from freqtrade.persistence import Trade
+
+    # The newest candle has no signal at all; the operator forces a long (FreqUI /forceenter, Telegram /forcelong).
+    frame = signal_frame().assign(
+        close=[100.0, 101.0, 102.0, 103.0],
+        **{
+            col.STOP_PCT: float("nan"), col.TARGET_PCT: float("nan"), col.CONFIDENCE: float("nan"),
+            col.DIRECTION: 0, col.SIGNAL: "", col.GATE_SIZE_MULT: 1.0, col.ML_SCORE: 0.9, col.ATR_PCT: 0.8,
+            col.HEALTH_OK: True,
+        },
+    )  # fmt: skip
+    bridge = started_bridge(frame)
+    monkeypatch.setattr(Trade, "get_trades_proxy", staticmethod(lambda **kw: []))
+    bridge.strategy.wallets = type("W", (), {"get_total_stake_amount": staticmethod(lambda: 10_000.0)})()
+    now = datetime(2024, 3, 1, 0, 30, tzinfo=UTC)
+    assert not bridge.ready.verdict(bridge._newest_row("BTC/USDT:USDT"), "long", "FUNDING_SQUEEZE").allowed
+    assert bridge.ready.verdict(bridge._newest_row("BTC/USDT:USDT"), "long", "force_entry").allowed
+    leverage = bridge.leverage("BTC/USDT:USDT", 20.0, "force_entry", "long")
+    stake = bridge.stake("BTC/USDT:USDT", leverage, 5.0, 10_000.0, "force_entry", "long", now)
+    # 1 % of equity lost at a 2 x ATR (1.6 %) stop; the scorer's 0.9 counts for nothing without a signal.
+    assert stake * leverage * 0.016 == pytest.approx(100.0)
+    trade = FakeTrade(datetime(2024, 3, 1, 0, 30, 4, tzinfo=UTC), enter_tag="force_entry")
+    assert bridge.record_entry(trade) == pytest.approx((1.6, 2.4))  # stop and take-profit (1.5 x) as sized
+    assert trade.custom["hydra_sizing"]["p_source"] == "operator"
+    assert trade.custom["hydra_sizing"]["kelly"] is None
+    # Data health still gates it, as every entry.
+    unhealthy = frame.assign(**{col.HEALTH_OK: False, col.HEALTH_REASON: "no open_interest known"})
+    bridge = started_bridge(unhealthy)
+    assert not bridge.ready.verdict(bridge._newest_row("BTC/USDT:USDT"), "long", "force_entry").allowed
 
 
 def test_freqtrades_protections_are_configured_as_a_second_line():

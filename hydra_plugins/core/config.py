@@ -294,6 +294,11 @@ class RiskConfig(_Frozen):
     # As a trade's thesis weakens (its signal's health relative to the entry candle's), its stop moves
     # in, linearly down to this share of the entry stop's distance when the thesis is gone.
     stop_tighten_floor: Annotated[float, Field(ge=0.1, le=1.0)] = 0.5
+    # Operator entries (FreqUI/Telegram/REST force entries without a signal's tag): every gate and
+    # kill switch still applies; the stop is this many ATRs, the take-profit this multiple of it, and
+    # the size is the fixed risk per trade (no signal, so no Kelly edge to scale it).
+    operator_stop_atr: Annotated[float, Field(gt=0.0, le=20.0)] = 2.0
+    operator_reward_risk: Annotated[float, Field(gt=0.0, le=20.0)] = 1.5
     kill_switches: KillSwitchConfig = KillSwitchConfig()
 
 

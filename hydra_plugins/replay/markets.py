@@ -15,11 +15,12 @@ import logging
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
@@ -112,37 +113,45 @@ def binance_error(code: int, msg: str) -> dict[str, Any]:
     return {"code": code, "msg": msg}
 
 
+@dataclass
+class Reply:
+    """One HTTP answer: JSON ``body`` (or ``raw`` bytes), after ``delay_s``; ``drop`` closes without answering."""
+
+    status: HTTPStatus
+    body: Any = None
+    raw: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+    drop: bool = False
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: MarketsServer
 
-    def _send(self, status: HTTPStatus, body: Any) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
+    def _dispatch(self) -> None:
+        parts = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        length = int(self.headers.get("Content-Length") or 0)
+        payload = self.rfile.read(length) if length else b""
+        reply = self.server.answer(self.command, parts.path.rstrip("/"), query, payload)
+        if reply.delay_s:
+            time.sleep(reply.delay_s)
+        if reply.drop:
+            self.close_connection = True
+            return
+        data = reply.raw if reply.raw is not None else json.dumps(reply.body).encode()
+        self.send_response(reply.status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self) -> None:
-        path = urlsplit(self.path).path.rstrip("/")
-        now_ms = int(time.time() * 1000)
-        if path == "/fapi/v1/exchangeInfo":
-            self._send(HTTPStatus.OK, {**self.server.exchange_info, "serverTime": now_ms})
-        elif path == "/fapi/v1/ping":
-            self._send(HTTPStatus.OK, {})
-        elif path == "/fapi/v1/time":
-            self._send(HTTPStatus.OK, {"serverTime": now_ms})
-        else:
-            self._invalid()
-
-    def _invalid(self) -> None:
-        path = urlsplit(self.path).path
-        self._send(HTTPStatus.NOT_FOUND, binance_error(-5000, f"Path {path}, Method {self.command} is invalid"))
-
-    do_POST = do_PUT = do_DELETE = _invalid  # noqa: N815
+    do_GET = do_POST = do_PUT = do_DELETE = _dispatch  # noqa: N815
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        logger.debug("markets server: " + format, *args)
+        logger.debug("%s: " + format, type(self.server).__name__, *args)
 
 
 class MarketsServer(ThreadingHTTPServer):
@@ -155,6 +164,20 @@ class MarketsServer(ThreadingHTTPServer):
         super().__init__((host, port), _Handler)
         self._thread: threading.Thread | None = None
 
+    def now_ms(self) -> int:
+        """The server's present (a replay serves recorded time shifted to it)."""
+        return int(time.time() * 1000)
+
+    def answer(self, method: str, path: str, query: dict[str, str], payload: bytes) -> Reply:
+        """Answer one request; the metadata every Freqtrade run needs, Binance's error for the rest."""
+        if method == "GET" and path == "/fapi/v1/exchangeInfo":
+            return Reply(HTTPStatus.OK, {**self.exchange_info, "serverTime": self.now_ms()})
+        if method == "GET" and path == "/fapi/v1/ping":
+            return Reply(HTTPStatus.OK, {})
+        if method == "GET" and path == "/fapi/v1/time":
+            return Reply(HTTPStatus.OK, {"serverTime": self.now_ms()})
+        return Reply(HTTPStatus.NOT_FOUND, binance_error(-5000, f"Path {path}, Method {method} is invalid"))
+
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
@@ -162,7 +185,7 @@ class MarketsServer(ThreadingHTTPServer):
 
     def start(self) -> MarketsServer:
         """Serve in a background thread and return self."""
-        self._thread = threading.Thread(target=self.serve_forever, name="hydra-markets", daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, name=type(self).__name__, daemon=True)
         self._thread.start()
         return self
 

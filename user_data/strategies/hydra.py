@@ -143,7 +143,7 @@ class Hydra(HydraParameters, IStrategy):
         side: str,
         **kwargs,
     ) -> float:
-        return self.hydra.leverage(pair, max_leverage)
+        return self.hydra.leverage(pair, max_leverage, entry_tag, side)
 
     @fail_closed(default=0.0)
     def custom_stake_amount(

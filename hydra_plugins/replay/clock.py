@@ -1,0 +1,122 @@
+"""The replay's clock: recorded time shifted to the present, optionally running faster than real time.
+
+A replay from ``from`` serves every recorded timestamp plus ``shift``, a whole number of hours (so
+candles, funding settlements and UTC days stay on their boundaries): the recorded moment
+``from`` (or up to an hour after it) is served as the present. At ``speed`` 1 the bot needs
+nothing: its own clock is the served clock. At a higher speed the bot's clock must run as fast, so
+``hydra replay … -- freqtrade trade …`` launches it through this module (``python -m
+hydra_plugins.replay.clock freqtrade trade …``), which moves the process's wall clock (``time.time``
+and ``datetime.now``, via time-machine) to ``started + (real - started) x speed``. Monotonic
+clocks, sleeps and timeouts stay real, so nothing waits longer than it should.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+
+import pandas as pd
+
+from hydra_plugins.core.errors import HydraError
+
+ENV = "HYDRA_REPLAY_CLOCK"
+HOUR_MS = 3_600_000
+
+
+@dataclass(frozen=True)
+class ReplayClock:
+    """Served time = recorded time + ``shift_ms``; the served clock runs ``speed`` times real time from ``started``."""
+
+    started: float  # real epoch seconds at the start
+    speed: float
+    shift_ms: int
+
+    @classmethod
+    def starting(cls, recorded_from: pd.Timestamp, speed: float = 1.0, now: float | None = None) -> ReplayClock:
+        if not (math.isfinite(speed) and 0 < speed <= 1000):
+            raise HydraError(f"replay speed must be in (0, 1000], got {speed}")
+        now = time.time() if now is None else now
+        behind_ms = int(now * 1000) - int(recorded_from.timestamp() * 1000)
+        if behind_ms < 0:
+            raise HydraError(f"replay start {recorded_from} is in the future")
+        return cls(started=now, speed=speed, shift_ms=behind_ms // HOUR_MS * HOUR_MS)
+
+    def served_ms(self, real: float | None = None) -> int:
+        """The present as served (and as the bot's clock reads it) at real time ``real``."""
+        real = time.time() if real is None else real
+        return int((self.started + (real - self.started) * self.speed) * 1000)
+
+    def served_now(self, real: float | None = None) -> pd.Timestamp:
+        return pd.Timestamp(self.served_ms(real), unit="ms", tz="UTC")
+
+    def recorded_now(self, real: float | None = None) -> pd.Timestamp:
+        return pd.Timestamp(self.served_ms(real) - self.shift_ms, unit="ms", tz="UTC")
+
+    def env(self) -> dict[str, str]:
+        """What a child process needs to run on this clock (see :func:`install_from_env`)."""
+        return {ENV: f"{self.started!r}:{self.speed!r}"}
+
+
+def install(started: float, speed: float) -> threading.Thread | None:
+    """Make this process's wall clock read ``started + (real - started) x speed`` (no-op at speed 1)."""
+    if speed == 1.0:
+        return None
+    import time_machine  # only a sped-up replay needs it
+
+    real_at, mono_at = time.time(), time.monotonic()
+
+    def target() -> float:
+        return started + (real_at + (time.monotonic() - mono_at) - started) * speed
+
+    coordinates = time_machine.travel(target(), tick=True).start()
+
+    def keep_pace() -> None:
+        while True:
+            ahead = target() - time.time()  # time.time() is the travelled clock from here on
+            if ahead > 0:
+                coordinates.shift(ahead)
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=keep_pace, name="hydra-replay-clock", daemon=True)
+    thread.start()
+    return thread
+
+
+def install_from_env() -> bool:
+    """Install the clock named by ``$HYDRA_REPLAY_CLOCK`` (``started:speed``); False when unset."""
+    value = os.environ.get(ENV)
+    if not value:
+        return False
+    try:
+        started, speed = (float(part) for part in value.split(":"))
+    except ValueError:
+        raise HydraError(f"{ENV}={value!r} is not 'started:speed'") from None
+    install(started, speed)
+    return True
+
+
+def run_console_script(argv: list[str]) -> int:
+    """Run an installed console script (``freqtrade``, ``hydra``) in this process, on the replay clock."""
+    if not argv:
+        raise HydraError("usage: python -m hydra_plugins.replay.clock COMMAND [ARGS...]")
+    name = os.path.basename(argv[0])
+    found = [ep for ep in entry_points(group="console_scripts") if ep.name == name]
+    if not found:
+        raise HydraError(f"a sped-up replay runs Python console scripts only (freqtrade, hydra), not {argv[0]!r}")
+    install_from_env()
+    sys.argv = [name, *argv[1:]]
+    result = found[0].load()()
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(run_console_script(sys.argv[1:]))
+    except HydraError as exc:
+        print(f"hydra replay clock: {exc}", file=sys.stderr)
+        sys.exit(2)
