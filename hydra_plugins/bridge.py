@@ -95,6 +95,10 @@ PROTECTIONS: list[dict[str, Any]] = [
 ]
 
 
+class NotAnalysedYetError(LookupError):
+    """A pair has no analysed candles (yet): the bot has just started, or its candles are missing."""
+
+
 def fail_closed(default: Any) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """Return ``default`` (the refusing answer) when the wrapped callback raises, and log why."""
 
@@ -103,6 +107,9 @@ def fail_closed(default: Any) -> Callable[[Callable[..., T]], Callable[..., T]]:
         def wrapper(*args: Any, **kwargs: Any) -> T:
             try:
                 return func(*args, **kwargs)
+            except NotAnalysedYetError as exc:  # e.g. a forced entry in the seconds after a start: expected, no trace
+                logger.warning("HYDRA %s: %s yet; answering %r", func.__name__, exc, default)
+                return default
             except Exception:
                 logger.exception("HYDRA %s failed; answering %r", func.__name__, default)
                 return default
@@ -504,7 +511,7 @@ class HydraBridge:
         """The newest closed candle; for an operator's forced entry, as :meth:`HydraPipeline.operator_row` sees it."""
         row = self._newest_row(pair)
         if row is None:
-            raise LookupError(f"no analyzed candles for {pair}")
+            raise NotAnalysedYetError(f"no analysed candles for {pair}")
         if side is not None and self.ready.is_operator_entry(entry_tag):
             return self.ready.operator_row(row, side)
         return row
@@ -555,7 +562,7 @@ class HydraBridge:
         """The pair's closes by date from its analyzed candles (up to the newest closed one)."""
         frame, _ = self.strategy.dp.get_analyzed_dataframe(pair, self.strategy.timeframe)
         if frame is None or frame.empty:
-            raise LookupError(f"no analyzed candles for {pair}")
+            raise NotAnalysedYetError(f"no analysed candles for {pair}")
         return frame.set_index("date")["close"]
 
     def confirm_entry(self, pair: str, side: str, entry_tag: str | None, current_time: datetime) -> bool:

@@ -6,78 +6,24 @@ equity is the dry-run wallet.
 """
 
 import json
-import os
-import re
-import signal
 import subprocess
-import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
 from hydra_plugins.risk.kill_switch import KillSwitchState
+from tests.bots import HYDRA, DryRunBot
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.backtest
-FREQTRADE = str(Path(sys.executable).with_name("freqtrade"))
-HYDRA = str(Path(sys.executable).with_name("hydra"))
+# One pair: each loop retries the candles the offline server cannot serve, per pair.
+ONE_PAIR = {"exchange": {"pair_whitelist": ["BTC/USDT:USDT"]}}
 
 
-class DryRunBot:
-    """One `freqtrade trade` process; its log is read while it runs."""
-
-    def __init__(
-        self,
-        offline_config: Path,
-        userdir: Path,
-        tmp_path: Path,
-        name: str,
-        hydra: dict | None = None,
-        env: dict[str, str] | None = None,
-    ) -> None:
-        overlay = tmp_path / "dry.json"
-        overlay.write_text(
-            json.dumps(
-                {
-                    "dry_run": True,
-                    "db_url": f"sqlite:///{tmp_path / 'trades.sqlite'}",
-                    "internals": {"process_throttle_secs": 1},
-                    # One pair: each loop retries the candles the offline server cannot serve, per pair.
-                    "exchange": {"pair_whitelist": ["BTC/USDT:USDT"]},
-                    "hydra": {"intel": {"refresh_in_bot": False}, **(hydra or {})},
-                }
-            )
-        )
-        self.log = tmp_path / f"{name}.log"
-        cmd = [
-            FREQTRADE, "trade", "--strategy", "Hydra", "-c", str(ROOT / "config" / "config.json"),
-            "-c", str(offline_config), "-c", str(overlay), "--userdir", str(userdir),
-            "--strategy-path", str(ROOT / "user_data" / "strategies"),
-        ]  # fmt: skip
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("FREQTRADE__")}
-        environ |= {"HYDRA_DOTENV": "0", "COLUMNS": "1000", **(env or {})}  # one log record per line
-        with self.log.open("w") as out:  # the child keeps its own handle
-            self.process = subprocess.Popen(cmd, cwd=ROOT, env=environ, stdout=out, stderr=subprocess.STDOUT)
-
-    def wait_for(self, pattern: str, timeout: float = 90.0) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = self.log.read_text() if self.log.exists() else ""
-            if re.search(pattern, text):
-                return text
-            assert self.process.poll() is None, f"the bot stopped:\n{text[-4000:]}"
-            time.sleep(0.5)
-        raise AssertionError(f"no {pattern!r} in the bot's log within {timeout} s:\n{text[-4000:]}")
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+def offline_bot(offline_config, userdir, tmp_path, name, hydra=None, env=None) -> DryRunBot:
+    overlay = {**ONE_PAIR, "hydra": {"intel": {"refresh_in_bot": False}, **(hydra or {})}}
+    return DryRunBot([offline_config], userdir, tmp_path, name, overlay, env)
 
 
 def test_a_kill_switch_fired_in_a_dry_run_bot_survives_its_restart_until_cleared(offline_config, userdir, tmp_path):
@@ -90,7 +36,7 @@ def test_a_kill_switch_fired_in_a_dry_run_bot_survives_its_restart_until_cleared
     seeded.start_day(datetime.now(UTC), 20_000.0)
     seeded.save()
 
-    first = DryRunBot(offline_config, userdir, tmp_path, "first")
+    first = offline_bot(offline_config, userdir, tmp_path, "first")
     try:
         first.wait_for(r"KILL SWITCH daily_drawdown on all pairs: equity [\d.]+ is [\d.]+% below the day's start")
     finally:
@@ -98,7 +44,7 @@ def test_a_kill_switch_fired_in_a_dry_run_bot_survives_its_restart_until_cleared
     fired = KillSwitchState.open(state_path)
     assert [(f.switch, f.scope) for f in fired.firings] == [("daily_drawdown", "*")]
 
-    second = DryRunBot(offline_config, userdir, tmp_path, "second")
+    second = offline_bot(offline_config, userdir, tmp_path, "second")
     try:
         text = second.wait_for(r"HYDRA kill switches armed: .* 1 in force\n\s+daily_drawdown on all pairs")
         time.sleep(3)  # a few loops: the restarted bot neither forgets it nor fires it again the same day
@@ -139,7 +85,7 @@ def test_a_dry_run_bot_runs_the_news_analyst_beside_it_and_announces_its_verdict
             "ANTHROPIC_API_KEY": "sk-test", "LLM_MODEL": "claude-sonnet-4-6",
         }  # fmt: skip
         analyst = {"alpha": {"news_analyst": {"enabled": True}}}
-        bot = DryRunBot(offline_config, userdir, tmp_path, "analyst", hydra=analyst, env=env)
+        bot = offline_bot(offline_config, userdir, tmp_path, "analyst", hydra=analyst, env=env)
         try:
             text = bot.wait_for(r"HYDRA news analyst: BTC HOLD until \d\d:\d\d UTC \(0\.60\): mixed news")
         finally:

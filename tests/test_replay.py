@@ -163,8 +163,13 @@ def test_the_clock_shifts_by_whole_hours_and_runs_at_its_speed():
     started = pd.Timestamp("2026-11-27T15:37:12Z").timestamp()
     clock = ReplayClock.starting(pd.Timestamp("2024-04-12T12:00Z"), speed=20.0, now=started)
     assert clock.shift_ms % 3_600_000 == 0
-    assert clock.recorded_now(started) == pd.Timestamp("2024-04-12T12:37:12Z")
-    assert clock.recorded_now(started + 60) == pd.Timestamp("2024-04-12T12:57:12Z")  # 20 minutes a real minute
+    # Its bot runs on this clock, so the replay starts exactly at --from, 37 minutes behind the real present.
+    assert clock.recorded_now(started) == pd.Timestamp("2024-04-12T12:00:00Z")
+    assert clock.recorded_now(started + 60) == pd.Timestamp("2024-04-12T12:20:00Z")  # 20 minutes a real minute
+    assert clock.served_now(started) == pd.Timestamp("2026-11-27T15:00:00Z")
+    # At real time a bot may use its own clock: the served present is the real one, the replay starts within the hour.
+    real = ReplayClock.starting(pd.Timestamp("2024-04-12T12:00Z"), now=started)
+    assert real.is_real_time and real.recorded_now(started) == pd.Timestamp("2024-04-12T12:37:12Z")
     with pytest.raises(Exception, match="speed"):
         ReplayClock.starting(pd.Timestamp("2024-04-12T12:00Z"), speed=0)
 

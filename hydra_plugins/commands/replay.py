@@ -76,11 +76,11 @@ def _start(args: argparse.Namespace) -> ReplayServer:
     return server
 
 
-def _run_beside(command: list[str], clock_env: dict[str, str], speed: float) -> int:
+def _run_beside(command: list[str], clock: ReplayClock) -> int:
     """Run ``command`` on the replay's clock; Ctrl-C and SIGTERM go to it, and its exit status is returned."""
-    if speed != 1.0:  # the command's own clock must run as fast as the replay's
+    if not clock.is_real_time:  # the command's own clock must read (and run) as the replay's
         command = [sys.executable, "-m", "hydra_plugins.replay.clock", *command]
-    child = subprocess.Popen(command, env={**os.environ, **clock_env})
+    child = subprocess.Popen(command, env={**os.environ, **clock.env()})
 
     def forward(signum: int, _frame: object) -> None:
         child.send_signal(signum)
@@ -110,7 +110,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     server = _start(args)
     try:
         if command:
-            return _run_beside(command, server.clock.env(), server.clock.speed)
+            return _run_beside(command, server.clock)
         print(f"Use it with: -c config/config.json -c <(hydra replay --overlay --port {args.port})   (Ctrl-C stops)")
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         with contextlib.suppress(KeyboardInterrupt, SystemExit):
@@ -127,10 +127,11 @@ def _attach(args: argparse.Namespace, command: list[str]) -> int:
     url = f"http://{args.host}:{args.port}/hydra/status"
     try:
         status = httpx.get(url, timeout=5.0).json()
-        clock = ReplayClock(float(status["clock"]["started"]), float(status["clock"]["speed"]), 0)
+        given = status["clock"]
+        clock = ReplayClock(float(given["origin"]), float(given["started"]), float(given["speed"]), 0)
     except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
         raise HydraError(f"no replay answers at {url}: {exc}") from None
-    return _run_beside(command, clock.env(), clock.speed)
+    return _run_beside(command, clock)
 
 
 def add_parser(groups: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -30,26 +30,44 @@ HOUR_MS = 3_600_000
 
 @dataclass(frozen=True)
 class ReplayClock:
-    """Served time = recorded time + ``shift_ms``; the served clock runs ``speed`` times real time from ``started``."""
+    """Served time = recorded time + ``shift_ms``; the served clock reads ``origin`` at real time ``started``
+    and runs ``speed`` times real time from there."""
 
+    origin: float  # served epoch seconds at the start
     started: float  # real epoch seconds at the start
     speed: float
     shift_ms: int
 
     @classmethod
-    def starting(cls, recorded_from: pd.Timestamp, speed: float = 1.0, now: float | None = None) -> ReplayClock:
+    def starting(
+        cls, recorded_from: pd.Timestamp, speed: float = 1.0, now: float | None = None, exact: bool | None = None
+    ) -> ReplayClock:
+        """A clock replaying from ``recorded_from``, shifted by whole hours to the present.
+
+        ``exact`` (the default when ``speed`` is not 1, whose bot runs on this clock anyway) starts the
+        served clock exactly at ``recorded_from`` + shift, up to an hour behind the real present;
+        otherwise the served clock is the real one and the replay starts up to an hour after ``recorded_from``.
+        """
         if not (math.isfinite(speed) and 0 < speed <= 1000):
             raise HydraError(f"replay speed must be in (0, 1000], got {speed}")
         now = time.time() if now is None else now
         behind_ms = int(now * 1000) - int(recorded_from.timestamp() * 1000)
         if behind_ms < 0:
             raise HydraError(f"replay start {recorded_from} is in the future")
-        return cls(started=now, speed=speed, shift_ms=behind_ms // HOUR_MS * HOUR_MS)
+        shift_ms = behind_ms // HOUR_MS * HOUR_MS
+        exact = speed != 1.0 if exact is None else exact
+        origin = recorded_from.timestamp() + shift_ms / 1000 if exact else now
+        return cls(origin=origin, started=now, speed=speed, shift_ms=shift_ms)
+
+    @property
+    def is_real_time(self) -> bool:
+        """Whether the served clock is the real one (a bot needs no clock of its own)."""
+        return self.speed == 1.0 and self.origin == self.started
 
     def served_ms(self, real: float | None = None) -> int:
         """The present as served (and as the bot's clock reads it) at real time ``real``."""
         real = time.time() if real is None else real
-        return int((self.started + (real - self.started) * self.speed) * 1000)
+        return int((self.origin + (real - self.started) * self.speed) * 1000)
 
     def served_now(self, real: float | None = None) -> pd.Timestamp:
         return pd.Timestamp(self.served_ms(real), unit="ms", tz="UTC")
@@ -59,19 +77,19 @@ class ReplayClock:
 
     def env(self) -> dict[str, str]:
         """What a child process needs to run on this clock (see :func:`install_from_env`)."""
-        return {ENV: f"{self.started!r}:{self.speed!r}"}
+        return {ENV: f"{self.origin!r}:{self.started!r}:{self.speed!r}"}
 
 
-def install(started: float, speed: float) -> threading.Thread | None:
-    """Make this process's wall clock read ``started + (real - started) x speed`` (no-op at speed 1)."""
-    if speed == 1.0:
+def install(origin: float, started: float, speed: float) -> threading.Thread | None:
+    """Make this process's wall clock read ``origin + (real - started) x speed`` (no-op for the real clock)."""
+    if speed == 1.0 and origin == started:
         return None
-    import time_machine  # only a sped-up replay needs it
+    import time_machine  # only a replay with its own clock needs it
 
     real_at, mono_at = time.time(), time.monotonic()
 
     def target() -> float:
-        return started + (real_at + (time.monotonic() - mono_at) - started) * speed
+        return origin + (real_at + (time.monotonic() - mono_at) - started) * speed
 
     coordinates = time_machine.travel(target(), tick=True).start()
 
@@ -88,15 +106,15 @@ def install(started: float, speed: float) -> threading.Thread | None:
 
 
 def install_from_env() -> bool:
-    """Install the clock named by ``$HYDRA_REPLAY_CLOCK`` (``started:speed``); False when unset."""
+    """Install the clock named by ``$HYDRA_REPLAY_CLOCK`` (``origin:started:speed``); False when unset."""
     value = os.environ.get(ENV)
     if not value:
         return False
     try:
-        started, speed = (float(part) for part in value.split(":"))
+        origin, started, speed = (float(part) for part in value.split(":"))
     except ValueError:
-        raise HydraError(f"{ENV}={value!r} is not 'started:speed'") from None
-    install(started, speed)
+        raise HydraError(f"{ENV}={value!r} is not 'origin:started:speed'") from None
+    install(origin, started, speed)
     return True
 
 

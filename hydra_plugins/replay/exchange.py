@@ -176,7 +176,7 @@ class ReplayServer(MarketsServer):
                     HTTPStatus.OK,
                     {"recorded_now": now.isoformat(), "served_now_ms": self.now_ms(), "speed": self.clock.speed,
                      "shift_hours": self.clock.shift_ms // 3_600_000, "symbols": sorted(self.tapes),
-                     "clock": {"started": self.clock.started, "speed": self.clock.speed},
+                     "clock": {"origin": self.clock.origin, "started": self.clock.started, "speed": self.clock.speed},
                      "faults": [asdict(f) for f in self.faults], "served": dict(self.served)},
                 )  # fmt: skip
         if path == "/hydra/faults" and method == "POST":
