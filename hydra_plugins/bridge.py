@@ -12,7 +12,7 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,7 +32,9 @@ from hydra_plugins.alpha.signals import REGISTRY
 from hydra_plugins.alpha.verdict_journal import VerdictJournal
 from hydra_plugins.core import columns as col
 from hydra_plugins.core.config import ConfigError, HydraConfig, check_pairs, load_hydra_config
+from hydra_plugins.core.decisions import Decision, DecisionJournal
 from hydra_plugins.core.errors import ModelArtifactError
+from hydra_plugins.core.numbers import finite
 from hydra_plugins.core.symbols import OPEN_INTEREST_TIMEFRAME, pair_to_symbol
 from hydra_plugins.intel.features import IntelInputs
 from hydra_plugins.intel.health import candle_delay_reason, coverage_summary
@@ -48,6 +50,7 @@ from hydra_plugins.risk.guard import KillSwitchGuard
 from hydra_plugins.risk.journal import BACKTEST_JOURNAL, RiskJournal
 from hydra_plugins.risk.kill_switch import Firing, KillSwitchState
 from hydra_plugins.risk.kill_switch import exit_reason as kill_exit_reason
+from hydra_plugins.risk.sizing import StakeDecision
 
 logger = logging.getLogger(__name__)
 
@@ -197,6 +200,7 @@ class HydraBridge:
         self.guard: KillSwitchGuard | None = None
         self.news_gate: NewsGate | None = None
         self.analyst_thread: AnalystThread | None = None
+        self.decisions: DecisionJournal | None = None
 
     # bot_start
     def start(self) -> None:
@@ -216,6 +220,9 @@ class HydraBridge:
         self.guard = self._build_guard()
         self.analyst_thread = self._start_analyst()
         self.news_gate = self._build_news_gate()
+        if self._is_live():
+            self.decisions = DecisionJournal(self._user_path(self.config.decisions_path))
+            logger.info("HYDRA decision journal: %s (hydra status, hydra dashboard)", self.decisions.path)
         logger.info("HYDRA started: %d signals, warm-up %d candles", len(self.pipeline.signals), needed)
 
     def _user_path(self, relative: str) -> Path:
@@ -421,7 +428,76 @@ class HydraBridge:
         frame = self.ready.alpha(dataframe, self.parameter_values())
         entries = self.ready.entry_columns(frame)
         frame[list(entries.columns)] = entries
+        if self.decisions is not None and not frame.empty:
+            self._record_decision(metadata["pair"], frame)
         return frame
+
+    def _record_decision(self, pair: str, frame: pd.DataFrame) -> None:
+        """Write the pair's decision on its newest closed candle to the decision journal; never raises."""
+        try:
+            assert self.decisions is not None
+            self.decisions.write([self.decide(pair, frame, datetime.now(UTC))])
+        except Exception:
+            logger.exception("HYDRA decision journal: could not record %s", pair)
+
+    def decide(self, pair: str, frame: pd.DataFrame, now: datetime) -> Decision:
+        """What every layer says of ``pair``'s newest candle in ``frame`` (analysed, with its entry columns)."""
+        row = frame.iloc[-1]
+        signal, direction = str(row.get(col.SIGNAL) or ""), int(row.get(col.DIRECTION, 0) or 0)
+        side = "long" if direction == 1 else "short"
+        health = "ok" if bool(row.get(col.HEALTH_OK, False)) else str(row.get(col.HEALTH_REASON) or "unknown")
+        firing = self.kill.state.blocking(pair, now)
+        news, veto = "", None
+        if self.news_gate is not None:
+            verdict = self.news_gate.verdict(pair.split("/", 1)[0], now)
+            if verdict is not None:
+                news = f"{verdict.action} ({verdict.confidence:.2f}) until {verdict.expires_at:%H:%M}: " + "; ".join(
+                    verdict.reasons
+                )
+            veto = self.news_gate.entry_refusal(pair.split("/", 1)[0], side, now) if signal else None
+        held = [t for t in Trade.get_trades_proxy(is_open=True) if t.pair == pair]
+        size_usd, size_reason, sized = None, "", None
+        if signal and direction and not held:
+            wallets = self.strategy.wallets
+            leverage = self.ready.leverage(pair, row, float(self.ready.cfg.asset(pair).max_leverage))
+            sized = self._size(
+                pair, row, leverage, None, wallets.get_available_stake_amount(), frame.set_index("date")["close"]
+            )
+            size_usd = sized.stake * leverage if sized.stake > 0 else None
+            size_reason = sized.reason
+        entering = bool(row.get("enter_long") == 1 or row.get("enter_short") == 1)
+        checks = self.ready.verdict(row, side, signal) if signal else None
+        if held:
+            t = held[0]
+            final, why = (
+                "IN POSITION",
+                f"{'short' if t.is_short else 'long'} {t.enter_tag} since {t.open_date_utc:%m-%d %H:%M}",
+            )
+        elif firing is not None:
+            final, why = "BLOCKED", f"kill switch {firing.describe()}"
+        elif health != "ok":
+            final, why = "BLOCKED", f"data health: {health}"
+        elif not signal:
+            final, why = "NO SIGNAL", ""
+        elif checks is not None and not checks.allowed:
+            final, why = "BLOCKED", checks.reason
+        elif veto is not None:
+            final, why = "BLOCKED", veto[1]
+        elif sized is not None and sized.stake <= 0:
+            final, why = "BLOCKED", f"L4: {sized.reason}"
+        elif entering:
+            final, why = f"ENTER {side.upper()}", size_reason
+        else:
+            final, why = "NO SIGNAL", f"{signal} below the confidence or ML score threshold"
+        return Decision(
+            time=pd.Timestamp(row["date"]).to_pydatetime(), pair=pair, price=float(row["close"]), health=health,
+            regime=str(row.get(col.REGIME) or ""), gate=str(row.get(col.GATE) or ""),
+            gate_reason=str(row.get(col.GATE_REASON) or ""), signal=signal, direction=direction if signal else 0,
+            confidence=finite(row.get(col.CONFIDENCE)) if signal else None,
+            ml_score=finite(row.get(col.ML_SCORE)) if signal else None, news=news,
+            kill=firing.describe() if firing is not None else "", size_usd=size_usd, size_reason=size_reason,
+            final=final, final_reason=why, written_at=now,
+        )  # fmt: skip
 
     def _announce_health(self, pair: str, frame: pd.DataFrame) -> None:
         """Tell the user (log and Telegram/FreqUI) when a pair's entries become blocked or free, once."""
@@ -529,21 +605,7 @@ class HydraBridge:
         side: str,
         current_time: datetime,
     ) -> float:
-        open_trades = Trade.get_trades_proxy(is_open=True)
-        open_exposure = sum(t.stake_amount * t.leverage for t in open_trades)
-        legs = [OpenLeg(t.pair, -1 if t.is_short else 1, self._closes(t.pair)) for t in open_trades if t.pair != pair]
-        decision = self.ready.stake(
-            pair,
-            self._signal_row(pair, entry_tag, side),
-            equity=self.strategy.wallets.get_total_stake_amount(),
-            leverage=leverage,
-            open_exposure_usd=open_exposure,
-            open_positions=len(open_trades),
-            min_stake=min_stake,
-            max_stake=max_stake,
-            closes=self._closes(pair) if legs else None,
-            open_legs=legs,
-        )
+        decision = self._size(pair, self._signal_row(pair, entry_tag, side), leverage, min_stake, max_stake)
         if decision.stake <= 0:
             # Live, every refusal matters; a backtest repeats the same refusal on every candle a signal holds.
             (logger.warning if self._is_live() else logger.debug)(
@@ -557,6 +619,32 @@ class HydraBridge:
             log = logger.info if self._is_live() else logger.debug
             log("HYDRA stake %s %s: %.2f (%s)", pair, entry_tag, decision.stake, decision.reason)
         return decision.stake
+
+    def _size(
+        self,
+        pair: str,
+        row: Mapping[str, Any],
+        leverage: float,
+        min_stake: float | None,
+        max_stake: float,
+        closes: pd.Series | None = None,
+    ) -> StakeDecision:
+        """L4's stake for a new position on ``pair`` from ``row``, against the open positions and the wallet."""
+        open_trades = Trade.get_trades_proxy(is_open=True)
+        open_exposure = sum(t.stake_amount * t.leverage for t in open_trades)
+        legs = [OpenLeg(t.pair, -1 if t.is_short else 1, self._closes(t.pair)) for t in open_trades if t.pair != pair]
+        return self.ready.stake(
+            pair,
+            row,
+            equity=self.strategy.wallets.get_total_stake_amount(),
+            leverage=leverage,
+            open_exposure_usd=open_exposure,
+            open_positions=len(open_trades),
+            min_stake=min_stake,
+            max_stake=max_stake,
+            closes=(closes if closes is not None else self._closes(pair)) if legs else None,
+            open_legs=legs,
+        )
 
     def _closes(self, pair: str) -> pd.Series:
         """The pair's closes by date from its analyzed candles (up to the newest closed one)."""

@@ -34,6 +34,7 @@ from hydra_plugins.commands.llm import add_parser as add_llm_parser
 from hydra_plugins.commands.news import add_parser as add_news_parser
 from hydra_plugins.commands.replay import add_parser as add_replay_parser
 from hydra_plugins.commands.risk import add_parser as add_risk_parser
+from hydra_plugins.commands.status import add_parser as add_status_parser
 from hydra_plugins.core.env import load_dotenv_file
 from hydra_plugins.core.errors import HydraError
 from hydra_plugins.intel.sources.binance_rest import FAPI_URL
@@ -449,6 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_news_parser(groups)
     add_llm_parser(groups)
     add_replay_parser(groups)
+    add_status_parser(groups)
 
     c = groups.add_parser("config", help="check HYDRA's configuration")
     csub = c.add_subparsers(dest="action", required=True)

@@ -10,14 +10,20 @@ is killed (SIGKILL) and restarted, and its trades and kill switch are still ther
 closes the rest. Nothing is lost.
 """
 
+import html
 import json
+import os
+import re
+import shutil
 import subprocess
 import time
 
+import httpx
 import pytest
 from freqtrade_client import FtRestClient
 
 from hydra_plugins.commands.replay import overlay
+from hydra_plugins.core.decisions import DecisionJournal
 from hydra_plugins.stats.regime import Regime
 from tests.bots import HYDRA, DryRunBot, free_port
 from tests.conftest import ROOT, data_root, needs_data
@@ -96,6 +102,48 @@ def open_trade(client: FtRestClient, pair: str) -> dict | None:
     return next((t for t in client.status() if t["pair"] == pair), None)
 
 
+def check_status_and_dashboard(userdir, api_port: int, btc_id: int) -> None:
+    """`hydra status` and the dashboard, in a real headless browser, show the bot's own decision journal."""
+    config = ["-c", str(ROOT / "config" / "config.json"), "--userdir", str(userdir)]
+    out = subprocess.run([HYDRA, "status", *config], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    rows = {line.split(" | ")[0].strip(): line for line in out.stdout.splitlines() if " | " in line}
+    assert set(rows) == {"Symbol"} | {p.split("/")[0] for p in PAIRS}
+    assert rows["LTC"].rstrip().endswith("NO DATA") and rows["BTC"].rstrip().endswith("IN POSITION")
+    assert "funding_spike on SOL/USDT:USDT" in out.stdout
+    if shutil.which("chromium") is None:
+        pytest.skip("Debian's chromium is not installed (README: setup): the browser check needs it")
+    port = free_port()
+    env = {**os.environ, "FREQTRADE__API_SERVER__PASSWORD": "replay-test"}
+    dashboard = subprocess.Popen(
+        [HYDRA, "dashboard", *config, "--port", str(port), "--api-url", f"http://127.0.0.1:{api_port}",
+         "--api-user", "hydra"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        until("the dashboard", lambda: httpx.get(f"http://127.0.0.1:{port}/api/state").status_code == 200)
+        journal = DecisionJournal(userdir / "hydra" / "decisions.sqlite", readonly=True)
+        before = {d.pair: d.cells() for d in journal.latest()}
+        dom = subprocess.run(
+            ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=8000",
+             "--dump-dom", f"http://127.0.0.1:{port}/"], capture_output=True, text=True, timeout=60,
+        ).stdout  # fmt: skip
+        after = {d.pair: d.cells() for d in journal.latest()}
+    finally:
+        dashboard.terminate()
+        dashboard.wait(timeout=30)
+    shown = {
+        pair: tuple(html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", cells))
+        for pair, cells in re.findall(r'<tr data-pair="([^"]+)">(.*?)</tr>', dom)
+    }
+    assert list(shown) == PAIRS, dom[:2000]  # every pair, in the config's order
+    for pair, cells in shown.items():
+        if pair == "LTC/USDT:USDT":
+            assert cells[-1] == "NO DATA"
+        else:  # as the journal said, just before or just after the page read it (the bot keeps writing)
+            assert cells in (before[pair], after[pair]), (pair, cells, before[pair])
+    assert f"<td>{btc_id}</td><td>BTC/USDT:USDT</td>" in dom  # the open position, from Freqtrade's REST API
+
+
 def test_the_bot_trades_the_replay_through_its_api_and_survives_a_crash(replay, userdir, tmp_path):
     api_port = free_port()
     bot, client = start_bot(replay, userdir, tmp_path, "first", api_port)
@@ -163,6 +211,7 @@ def test_the_bot_trades_the_replay_through_its_api_and_survives_a_crash(replay, 
         assert {k: after[k] for k in before} == before
         custom = {c["key"] for c in client.list_custom_data(btc_id)[0]["custom_data"]}
         assert {"hydra_sizing", "hydra_stop_pct", "hydra_target_pct"} <= custom
+        check_status_and_dashboard(userdir, api_port, btc_id)
         for pair in (p for p in PAIRS if p != "LTC/USDT:USDT"):  # sizing reads every open position's candles
             until(f"{pair} analysed again", lambda p=pair: healthy(client, p), timeout=120)
         client.forceenter("SOL/USDT:USDT", "long", order_type="market")  # the kill switch still refuses it

@@ -57,6 +57,19 @@ def test_compose_collector_runs_a_valid_hydra_command():
     assert HydraConfig().intel.store_path == "hydra/intel.sqlite"
 
 
+def test_compose_dashboard_reads_the_bots_journal_and_api():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    dashboard, bot = compose["services"]["hydra-dashboard"], compose["services"]["hydra"]
+    args = build_parser().parse_args(dashboard["command"])
+    assert args.func.__name__ == "cmd_dashboard" and args.host == "0.0.0.0"
+    # The journal: the bot's user_data_dir + hydra.decisions_path; its API: the bot's service name and port.
+    assert args.userdir == "/freqtrade/user_data" and "./user_data:/freqtrade/user_data" in bot["volumes"]
+    assert HydraConfig().decisions_path == "hydra/decisions.sqlite"
+    assert args.api_url == "http://hydra:8080" and bot["ports"] == ["127.0.0.1:8080:8080"]
+    assert dashboard["ports"] == [f"127.0.0.1:{args.port}:{args.port}"] and dashboard["depends_on"] == ["hydra"]
+    assert (ROOT / args.config[0].removeprefix("/freqtrade/")).is_file()
+
+
 def test_dockerfile_extends_the_pinned_freqtrade_image():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     pin = next(d for d in pyproject["project"]["dependencies"] if re.match(r"freqtrade(\[[a-z,]+\])?==", d))

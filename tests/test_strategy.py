@@ -4,7 +4,7 @@ import importlib.util
 import inspect
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +13,7 @@ import pytest
 from hydra_plugins.bridge import HydraBridge, check_secrets, fail_closed
 from hydra_plugins.core import columns as col
 from hydra_plugins.core.errors import ConfigError
+from hydra_plugins.risk.kill_switch import Firing
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -329,6 +330,57 @@ def test_an_operators_forced_entry_passes_every_gate_and_is_sized_by_the_fixed_r
     unhealthy = frame.assign(**{col.HEALTH_OK: False, col.HEALTH_REASON: "no open_interest known"})
     bridge = started_bridge(unhealthy)
     assert not bridge.ready.verdict(bridge._newest_row("BTC/USDT:USDT"), "long", "force_entry").allowed
+
+
+def test_every_candle_gets_a_decision_naming_each_layers_verdict(monkeypatch, tmp_path):
+    from freqtrade.persistence import Trade
+
+    from hydra_plugins.core.decisions import DecisionJournal
+
+    frame = signal_frame().assign(
+        close=[100.0, 101.0, 102.0, 103.0],
+        **{
+            col.STOP_PCT: 2.0, col.TARGET_PCT: 4.0, col.CONFIDENCE: 0.7, col.DIRECTION: 1, col.GATE_SIZE_MULT: 1.0,
+            col.ML_SCORE: float("nan"), col.SIGNAL: "FUNDING_SQUEEZE", col.HEALTH_OK: True, col.REGIME: "RANGING",
+            col.GATE: "ALLOW", col.GATE_REASON: "", "enter_long": 1, "enter_short": 0,
+        },
+    )  # fmt: skip
+    bridge = started_bridge(frame)
+    open_trades = []
+    monkeypatch.setattr(Trade, "get_trades_proxy", staticmethod(lambda **kw: open_trades))
+    bridge.strategy.wallets = type(
+        "W", (), {"get_total_stake_amount": staticmethod(lambda: 10_000.0),
+                  "get_available_stake_amount": staticmethod(lambda: 10_000.0)}
+    )()  # fmt: skip
+    now = datetime(2024, 3, 1, 1, 0, 5, tzinfo=UTC)
+    entering = bridge.decide("BTC/USDT:USDT", frame, now)
+    assert (entering.final, entering.signal, entering.direction, entering.regime) == (
+        "ENTER LONG",
+        "FUNDING_SQUEEZE",
+        1,
+        "RANGING",
+    )
+    assert entering.size_usd == pytest.approx(10_000 * 0.01 / 0.02)  # what L4 would put on: 1 % at a 2 % stop
+    assert entering.cells()[7] == "ENTER LONG" and entering.cells()[6] == "5,000 USD"
+    sick = bridge.decide("BTC/USDT:USDT", frame.assign(**{col.HEALTH_OK: False, col.HEALTH_REASON: "no funding"}), now)
+    assert (sick.final, sick.final_reason) == ("BLOCKED", "data health: no funding")
+    quiet = bridge.decide("BTC/USDT:USDT", frame.assign(**{col.SIGNAL: "", col.DIRECTION: 0, "enter_long": 0}), now)
+    assert (quiet.final, quiet.size_usd, quiet.confidence) == ("NO SIGNAL", None, None)
+    filtered = bridge.decide("BTC/USDT:USDT", frame.assign(enter_long=0), now)
+    assert filtered.final == "NO SIGNAL" and "below the confidence or ML score threshold" in filtered.final_reason
+    bridge.kill.state.fire(
+        Firing("cascade", "BTC/USDT:USDT", now, now + timedelta(hours=12), "cascade probability 0.9 above 0.70")
+    )
+    blocked = bridge.decide("BTC/USDT:USDT", frame, now)
+    assert blocked.final == "BLOCKED" and blocked.kill.startswith("cascade on BTC/USDT:USDT")
+    open_trades.append(FakeTrade(datetime(2024, 3, 1, 0, 30, tzinfo=UTC)))
+    assert bridge.decide("BTC/USDT:USDT", frame, now).final == "IN POSITION"
+    # Written live once per analysed candle; a failure to write never reaches the bot's loop.
+    bridge.decisions = DecisionJournal(tmp_path / "decisions.sqlite")
+    bridge._record_decision("BTC/USDT:USDT", frame)
+    assert [d.final for d in bridge.decisions.latest()] == ["IN POSITION"]
+    bridge.decisions.path = tmp_path / "missing" / "dir" / "x.sqlite"
+    bridge._record_decision("BTC/USDT:USDT", frame)  # logged, not raised
 
 
 def test_freqtrades_protections_are_configured_as_a_second_line():

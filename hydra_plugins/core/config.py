@@ -310,6 +310,8 @@ class HydraConfig(_Frozen):
     stats: StatsConfig = StatsConfig()
     alpha: AlphaConfig = AlphaConfig()
     risk: RiskConfig = RiskConfig()
+    # Dry-run and live: every pair's decision on every candle (relative paths are inside user_data).
+    decisions_path: str = "hydra/decisions.sqlite"
 
     def asset(self, pair: str) -> AssetSpec:
         """Return the asset-table row for a Freqtrade pair such as ``"BTC/USDT:USDT"``."""
