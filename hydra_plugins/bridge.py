@@ -61,6 +61,7 @@ TARGET_KEY = "hydra_target_pct"
 SCORE_KEY = "hydra_ml_score"
 SIZING_KEY = "hydra_sizing"  # Kelly fraction, risk share, multipliers, correlation penalty of the entry
 REGIME_KEY = "hydra_regime"
+NEWS_KEY = "hydra_news"  # the news analyst's verdict in force at entry (with the analyst enabled)
 REGIME_CLEAR_KEY = "hydra_regime_was_clear"  # no regime against the position held at some candle since entry
 ENTRY_KEY, ENTRY_VERSION = "hydra_entry_recorded", 2  # what record_entry has stored on the trade
 HEALTH_ENTRY_KEY = "hydra_health_entry"  # the signal's thesis health on the signal candle
@@ -162,6 +163,11 @@ def check_secrets(config: dict[str, Any]) -> None:
     if tg.get("enabled") and not (tg.get("token") and tg.get("chat_id")):
         raise ConfigError(
             "telegram is enabled but FREQTRADE__TELEGRAM__TOKEN / FREQTRADE__TELEGRAM__CHAT_ID are not set"
+        )
+    if tg.get("enabled") and not tg.get("allow_custom_messages"):
+        logger.warning(
+            "telegram.allow_custom_messages is off: HYDRA's messages (kill switches, data health, models, news "
+            "analyst) will not reach Telegram; config/config.json turns it on"
         )
 
 
@@ -712,6 +718,10 @@ class HydraBridge:
             health = self.ready.thesis_health(row, tag, trade.is_short)
             if health is not None and trade.get_custom_data(HEALTH_ENTRY_KEY) is None:
                 trade.set_custom_data(HEALTH_ENTRY_KEY, round(health, 4))
+        if self.news_gate is not None and trade.get_custom_data(NEWS_KEY) is None:  # the analyst's word at entry
+            verdict = self.news_gate.verdict(trade.pair.split("/", 1)[0], trade.open_date_utc)
+            said = "none in force" if verdict is None else f"{verdict.action} ({verdict.confidence:.2f})"
+            trade.set_custom_data(NEWS_KEY, said)
         trade.set_custom_data(ENTRY_KEY, ENTRY_VERSION)
         return float(stop), float(target)
 

@@ -52,6 +52,13 @@ def test_the_strategy_applies_the_journal_when_the_analyst_is_enabled(tmp_path):
     assert bridge.exit(trade, T, 100.0) == "hydra_llm_exit"
     assert bridge.exit(trade, T, 97.5) == "hydra_llm_exit"  # the analyst's exit names itself before the stop
     assert bridge.confirm_entry(PAIR, "long", "FUNDING_SQUEEZE", T) is False
+    # The verdict in force at entry is kept with the trade (FreqUI's trade detail shows custom data).
+    bridge.record_entry(trade)
+    assert trade.custom["hydra_news"] == "none in force"  # opened before the exit verdict was known
+    later = FakeTrade(T + timedelta(minutes=5))
+    later.custom = {"hydra_stop_pct": 2.0, "hydra_target_pct": 3.0}
+    bridge.record_entry(later)
+    assert later.custom["hydra_news"].startswith("exit (")
     live = bridge_for(
         market_frame(cascade=(0.1,) * 4), tmp_path, runmode=RunMode.DRY_RUN, alpha={"news_analyst": {"enabled": True}}
     )
