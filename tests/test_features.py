@@ -36,6 +36,18 @@ def test_join_known_uses_availability_at_the_close():
     assert stale["age_min"].tolist() == [0.0, 15.0, 14.0]  # the age still tells how old it was
 
 
+def test_an_answer_received_now_about_long_ago_is_as_old_as_its_own_timestamp():
+    c = candles("2024-01-01 00:00", 2)  # closes 00:15, 00:30
+    # Received at 00:29, but the exchange's answer describes 22:29 the day before (a lagging server).
+    rows = pd.DataFrame(
+        {"available_at": pd.to_datetime(["2024-01-01 00:14", "2024-01-01 00:29"], utc=True),
+         "event_time": pd.to_datetime(["2024-01-01 00:14", "2023-12-31 22:29"], utc=True), "v": [1.0, 2.0]}
+    )  # fmt: skip
+    out = join_known(c, rows, TF, "available_at", ["v"], pd.Timedelta(minutes=10), "event_time")
+    assert out["age_min"].tolist() == [1.0, 121.0]
+    assert out["v"].iloc[0] == 1.0 and np.isnan(out["v"].iloc[1])  # too old to count: missing, so health blocks
+
+
 def oi_rows(start, values):
     dates = pd.date_range(start, periods=len(values), freq="5min", tz="UTC")
     return pd.DataFrame({"date": dates, "open_interest_amount": values, "open_interest_value": values})

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import time
 
@@ -67,7 +68,29 @@ def replay(tmp_path):
     process.wait(timeout=30)
 
 
-def start_bot(replay, userdir, tmp_path, name, api_port) -> tuple[DryRunBot, FtRestClient]:
+@pytest.fixture
+def news():
+    """Loopback CryptoCompare (one fresh BTC headline) and Anthropic (it answers hold) for the bot's analyst."""
+    from tests.fakes_llm import FakeAnthropic
+    from tests.fakes_news import FakeCryptoCompare
+
+    with FakeCryptoCompare() as cryptocompare, FakeAnthropic() as llm:
+        # Two hours ago: before the bot's clock starts (up to an hour behind the real one), within its lookback.
+        published = int(time.time()) - 7200
+        cryptocompare.now = published + 86_400  # the bot's clock runs ahead of the real one
+        cryptocompare.injected.append(
+            {"id": "901", "guid": "https://x.test/901", "published_on": published, "imageurl": "",
+             "title": "Bitcoin exchange halts withdrawals", "url": "https://x.test/901", "source": "coindesk",
+             "body": "BTC withdrawals paused.", "tags": "Exchange", "categories": "BTC|Exchange", "upvotes": "0",
+             "downvotes": "0", "lang": "EN", "source_info": {"name": "CoinDesk", "lang": "EN", "img": ""}}
+        )  # fmt: skip
+        yield {
+            "CRYPTOCOMPARE_BASE_URL": cryptocompare.url, "CRYPTOCOMPARE_API_KEY": "test-key",
+            "ANTHROPIC_BASE_URL": llm.url, "ANTHROPIC_API_KEY": "sk-test", "LLM_MODEL": "claude-sonnet-4-6",
+        }  # fmt: skip
+
+
+def start_bot(replay, userdir, tmp_path, name, api_port, env) -> tuple[DryRunBot, FtRestClient]:
     port, config = replay
     settings = {
         "api_server": {
@@ -76,10 +99,10 @@ def start_bot(replay, userdir, tmp_path, name, api_port) -> tuple[DryRunBot, FtR
         },
         # The replay has open interest and positioning only on the metrics archive's days (none in 2022),
         # so the test asks only for what was recorded for every pair.
-        "hydra": {"intel": {"required_live": ["premium_index"]}},
+        "hydra": {"intel": {"required_live": ["premium_index"]}, "alpha": {"news_analyst": {"enabled": True}}},
     }  # fmt: skip
     launcher = [HYDRA, "replay", "--attach", "--port", str(port), "--"]
-    bot = DryRunBot([config], userdir, tmp_path, name, settings, launcher=launcher)
+    bot = DryRunBot([config], userdir, tmp_path, name, settings, env=env, launcher=launcher)
     client = FtRestClient(f"http://127.0.0.1:{api_port}", "hydra", "replay-test")
     until("the bot's API", lambda: client.ping() == {"status": "pong"}, timeout=120)
     return bot, client
@@ -102,14 +125,14 @@ def open_trade(client: FtRestClient, pair: str) -> dict | None:
     return next((t for t in client.status() if t["pair"] == pair), None)
 
 
-def check_status_and_dashboard(userdir, api_port: int, btc_id: int) -> None:
+def check_status_and_dashboard(userdir, api_port: int, eth_id: int) -> None:
     """`hydra status` and the dashboard, in a real headless browser, show the bot's own decision journal."""
     config = ["-c", str(ROOT / "config" / "config.json"), "--userdir", str(userdir)]
     out = subprocess.run([HYDRA, "status", *config], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     rows = {line.split(" | ")[0].strip(): line for line in out.stdout.splitlines() if " | " in line}
     assert set(rows) == {"Symbol"} | {p.split("/")[0] for p in PAIRS}
-    assert rows["LTC"].rstrip().endswith("NO DATA") and rows["BTC"].rstrip().endswith("IN POSITION")
+    assert rows["LTC"].rstrip().endswith("NO DATA") and rows["ETH"].rstrip().endswith("IN POSITION")
     assert "funding_spike on SOL/USDT:USDT" in out.stdout
     if shutil.which("chromium") is None:
         pytest.skip("Debian's chromium is not installed (README: setup): the browser check needs it")
@@ -141,12 +164,23 @@ def check_status_and_dashboard(userdir, api_port: int, btc_id: int) -> None:
             assert cells[-1] == "NO DATA"
         else:  # as the journal said, just before or just after the page read it (the bot keeps writing)
             assert cells in (before[pair], after[pair]), (pair, cells, before[pair])
-    assert f"<td>{btc_id}</td><td>BTC/USDT:USDT</td>" in dom  # the open position, from Freqtrade's REST API
+    assert f"<td>{eth_id}</td><td>ETH/USDT:USDT</td>" in dom  # the open position, from Freqtrade's REST API
 
 
-def test_the_bot_trades_the_replay_through_its_api_and_survives_a_crash(replay, userdir, tmp_path):
+def verdicts(userdir) -> list[tuple]:
+    path = userdir / "hydra" / "llm_journal.sqlite"
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as con:
+        return con.execute("SELECT base, available_at, action FROM verdicts ORDER BY available_at").fetchall()
+
+
+def refused(userdir, pair: str) -> list[str]:
+    journal = [json.loads(line) for line in (userdir / "hydra" / "risk_journal.jsonl").read_text().splitlines()]
+    return [r["code"] for r in journal if r["event"] == "refused" and r["pair"] == pair]
+
+
+def test_the_bot_trades_the_replay_through_its_api_and_survives_a_crash(replay, news, userdir, tmp_path):
     api_port = free_port()
-    bot, client = start_bot(replay, userdir, tmp_path, "first", api_port)
+    bot, client = start_bot(replay, userdir, tmp_path, "first", api_port, news)
     try:
         assert client.whitelist()["whitelist"] == PAIRS
         # Every pair with recorded 15m candles is analysed by all layers; LTC's were never recorded here.
@@ -162,15 +196,12 @@ def test_the_bot_trades_the_replay_through_its_api_and_survives_a_crash(replay, 
         assert client.status() == []
 
         # Forced entries go through L4: the fixed 1 % risk on a 2 ATR stop, within every cap.
-        for pair, side in (("BTC/USDT:USDT", "long"), ("SOL/USDT:USDT", "long")):
+        for pair, side in (("ETH/USDT:USDT", "long"), ("SOL/USDT:USDT", "long")):
             client.forceenter(pair, side, order_type="market")
             trade = until(f"{pair} forced entry open", lambda p=pair: open_trade(client, p), timeout=60)
             custom = {c["key"]: c["value"] for c in client.list_custom_data(trade["trade_id"])[0]["custom_data"]}
-            sizing = (
-                json.loads(custom["hydra_sizing"])
-                if isinstance(custom["hydra_sizing"], str)
-                else custom["hydra_sizing"]
-            )
+            sizing = custom["hydra_sizing"]
+            sizing = json.loads(sizing) if isinstance(sizing, str) else sizing
             assert sizing["p_source"] == "operator" and sizing["risk_fraction"] == 0.01
             stop_pct = float(custom["hydra_stop_pct"])
             at_risk = trade["stake_amount"] * trade["leverage"] * stop_pct / 100
@@ -182,7 +213,13 @@ def test_the_bot_trades_the_replay_through_its_api_and_survives_a_crash(replay, 
                 assert at_risk == pytest.approx(
                     0.01 * 10_000 * scale, rel=0.03
                 )  # sized at the quote, filled at the book
-        btc_id = open_trade(client, "BTC/USDT:USDT")["trade_id"]
+        eth_id = open_trade(client, "ETH/USDT:USDT")["trade_id"]
+
+        # The news analyst (beside the bot) read BTC's headline and said hold: a forced BTC entry is vetoed.
+        bot.wait_for(r"HYDRA news analyst: BTC HOLD until", timeout=120)
+        client.forceenter("BTC/USDT:USDT", "long", order_type="market")
+        until("BTC's entry refused by the analyst", lambda: "llm_hold" in refused(userdir, "BTC/USDT:USDT"), 30)
+        assert open_trade(client, "BTC/USDT:USDT") is None
 
         # SOL's funding spike: the kill switch closes the SOL position and refuses new SOL entries.
         bot.wait_for(r"KILL SWITCH funding_spike on SOL/USDT:USDT", timeout=240)
@@ -193,40 +230,53 @@ def test_the_bot_trades_the_replay_through_its_api_and_survives_a_crash(replay, 
             timeout=60,
         )  # fmt: skip
         assert sol["exit_reason"] == "hydra_kill_funding_spike"
-        assert open_trade(client, "BTC/USDT:USDT")["trade_id"] == btc_id  # not covered: still open
+        assert open_trade(client, "ETH/USDT:USDT")["trade_id"] == eth_id  # not covered: still open
         client.forceenter("SOL/USDT:USDT", "long", order_type="market")
-        time.sleep(2)
+        until("SOL's entry refused by the kill switch", lambda: refused(userdir, "SOL/USDT:USDT"), 30)
         assert open_trade(client, "SOL/USDT:USDT") is None
         before = {t["trade_id"]: (t["pair"], t["is_open"], t["exit_reason"]) for t in client.trades()["trades"]}
+        said = verdicts(userdir)
+        assert ("BTC", "hold") in {(base, action) for base, _, action in said}  # the others: no news, neutral
     finally:
         bot.kill()  # a crash: no clean shutdown
     assert "Traceback" not in bot.text()
 
-    bot, client = start_bot(replay, userdir, tmp_path, "second", api_port)
+    bot, client = start_bot(replay, userdir, tmp_path, "second", api_port, news)
     try:
         pattern = r"HYDRA kill switches armed: [\s\S]*? 1 in force\n\s+funding_spike on SOL/USDT:USDT"
         bot.wait_for(pattern, timeout=120)
-        # Nothing lost: every trade as it was, the open ones still open with their HYDRA data.
+        # Nothing lost: every trade as it was, the open ones still open with their HYDRA data; the verdicts.
         after = {t["trade_id"]: (t["pair"], t["is_open"], t["exit_reason"]) for t in client.trades()["trades"]}
         assert {k: after[k] for k in before} == before
-        custom = {c["key"] for c in client.list_custom_data(btc_id)[0]["custom_data"]}
-        assert {"hydra_sizing", "hydra_stop_pct", "hydra_target_pct"} <= custom
-        check_status_and_dashboard(userdir, api_port, btc_id)
+        custom = {c["key"] for c in client.list_custom_data(eth_id)[0]["custom_data"]}
+        assert {"hydra_sizing", "hydra_stop_pct", "hydra_target_pct", "hydra_news"} <= custom
+        assert verdicts(userdir)[: len(said)] == said
         for pair in (p for p in PAIRS if p != "LTC/USDT:USDT"):  # sizing reads every open position's candles
             until(f"{pair} analysed again", lambda p=pair: healthy(client, p), timeout=120)
+        check_status_and_dashboard(userdir, api_port, eth_id)
         client.forceenter("SOL/USDT:USDT", "long", order_type="market")  # the kill switch still refuses it
-        time.sleep(2)
+        until("SOL refused again", lambda: len(refused(userdir, "SOL/USDT:USDT")) >= 2, 30)
         assert open_trade(client, "SOL/USDT:USDT") is None
-        client.forceexit(btc_id, ordertype="market")
-        until("BTC closed by the forced exit", lambda: open_trade(client, "BTC/USDT:USDT") is None, timeout=60)
+
+        # Faults on request: the premium index answers two hours old -> entries blocked, said once; then healed.
+        port, _ = replay
+        stale = {"kind": "stale", "path": "/fapi/v1/premiumIndex", "seconds": 7200}
+        assert httpx.post(f"http://127.0.0.1:{port}/hydra/faults", json=stale).status_code == 200
+        bot.wait_for(r"HYDRA ETH/USDT:USDT: entries blocked, premium_index older than 10 min", timeout=120)
+        httpx.delete(f"http://127.0.0.1:{port}/hydra/faults")
+        text = bot.wait_for(
+            r"entries blocked, premium_index older than[\s\S]*HYDRA ETH/USDT:USDT: data healthy, entries allowed", 120
+        )
+        assert text.count("Sending rpc strategy_msg: HYDRA ETH/USDT:USDT: entries blocked, premium_index") == 1
+
+        client.forceexit(eth_id, ordertype="market")
+        until("ETH closed by the forced exit", lambda: open_trade(client, "ETH/USDT:USDT") is None, timeout=60)
         trades = {t["trade_id"]: t for t in client.trades()["trades"]}
-        assert trades[btc_id]["exit_reason"] == "force_exit"
+        assert trades[eth_id]["exit_reason"] == "force_exit"
         assert [t["exit_reason"] for t in trades.values() if t["pair"] == "SOL/USDT:USDT"] == [
             "hydra_kill_funding_spike"
         ]
     finally:
         bot.stop()
     assert "Traceback" not in bot.text(), bot.text()[-3000:]
-    journal = [json.loads(line) for line in (userdir / "hydra" / "risk_journal.jsonl").read_text().splitlines()]
-    refused = [r for r in journal if r["event"] == "refused" and r["pair"] == "SOL/USDT:USDT"]
-    assert len(refused) >= 2 and {r["code"] for r in refused} == {"kill_funding_spike"}
+    assert set(refused(userdir, "SOL/USDT:USDT")) == {"kill_funding_spike"}

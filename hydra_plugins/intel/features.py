@@ -40,23 +40,30 @@ def join_known(
     known: str,
     columns: list[str],
     max_age: pd.Timedelta | None = None,
+    stamp: str | None = None,
 ) -> pd.DataFrame:
     """Return ``columns`` of the newest row whose ``known`` time is at or before each candle's close.
 
-    Adds ``age_min``: minutes from that row's ``known`` time to the close. Missing rows give NaN, and
-    so do values older than ``max_age`` (a three-week-old open interest is no reading of now); the
-    age still shows how old the newest row was.
+    Adds ``age_min``: minutes from that row's ``stamp`` time (the data's own timestamp, e.g. an
+    answer's ``event_time``; default: its ``known`` time) to the close, so an answer received now
+    that describes two hours ago is two hours old. Missing rows give NaN, and so do values older than
+    ``max_age`` (a three-week-old open interest is no reading of now); the age still shows how old
+    the newest row was.
     """
     out = pd.DataFrame(np.nan, index=candles.index, columns=[*columns, "age_min"])
     if rows is None or rows.empty or candles.empty:
         return out
-    right = rows.loc[:, [known, *columns]].dropna(subset=[known]).sort_values(known, kind="stable")
-    right = right.rename(columns={known: "_known"})
+    stamp = stamp if stamp is not None and stamp in rows.columns else known
+    taken = list(dict.fromkeys([known, stamp, *columns]))
+    right = rows.loc[:, taken].dropna(subset=[known]).sort_values(known, kind="stable")
+    right = right.assign(_known=right[known], _stamp=right[stamp])
     # One resolution on both sides: Freqtrade's candles are in ms, parsed rows may be in us or ns.
-    right["_known"] = pd.to_datetime(right["_known"], utc=True).astype("datetime64[ns, UTC]")
+    for name in ("_known", "_stamp"):
+        right[name] = pd.to_datetime(right[name], utc=True).astype("datetime64[ns, UTC]")
+    right = right.loc[:, ["_known", "_stamp", *columns]]
     left = pd.DataFrame({"_close": (candles["date"] + timeframe).astype("datetime64[ns, UTC]")})
     joined = pd.merge_asof(left, right, left_on="_close", right_on="_known", direction="backward")
-    age = joined["_close"] - joined["_known"]
+    age = joined["_close"] - joined["_stamp"]
     fresh = age.notna() if max_age is None else age <= max_age
     for name in columns:
         out[name] = joined[name].where(fresh).to_numpy()
@@ -117,7 +124,7 @@ def store_columns(
 
     def join(name: str, columns: list[str], max_age_min: float) -> pd.DataFrame:
         max_age = pd.Timedelta(minutes=max_age_min)
-        return join_known(candles, series.get(name), timeframe, "available_at", columns, max_age)
+        return join_known(candles, series.get(name), timeframe, "available_at", columns, max_age, "event_time")
 
     global_ls = join("global_long_short", ["long_short_ratio"], ages.ratios)
     top_pos = join("top_long_short_position", ["long_short_ratio"], ages.ratios)
