@@ -466,11 +466,15 @@ class HydraBridge:
         if signal and direction and not held:
             wallets = self.strategy.wallets
             leverage = self.ready.leverage(pair, row, float(self.ready.cfg.asset(pair).max_leverage))
-            sized = self._size(
-                pair, row, leverage, None, wallets.get_available_stake_amount(), frame.set_index("date")["close"]
-            )
-            size_usd = sized.stake * leverage if sized.stake > 0 else None
-            size_reason = sized.reason
+            try:
+                sized = self._size(
+                    pair, row, leverage, None, wallets.get_available_stake_amount(), frame.set_index("date")["close"]
+                )
+                size_usd = sized.stake * leverage if sized.stake > 0 else None
+                size_reason = sized.reason
+            except NotAnalysedYetError as exc:  # an open position's pair, just after a start: sizing would refuse
+                sized = StakeDecision(0.0, 0.0, f"{exc} yet", code="not_analysed")
+                size_reason = sized.reason
         entering = bool(row.get("enter_long") == 1 or row.get("enter_short") == 1)
         checks = self.ready.verdict(row, side, signal) if signal else None
         if held:
@@ -611,7 +615,14 @@ class HydraBridge:
         side: str,
         current_time: datetime,
     ) -> float:
-        decision = self._size(pair, self._signal_row(pair, entry_tag, side), leverage, min_stake, max_stake)
+        row = self._signal_row(pair, entry_tag, side)
+        allowed = self.ready.leverage(pair, row, float(self.ready.cfg.asset(pair).max_leverage))
+        if leverage > allowed + 1e-9:  # an operator's forced entry may ask for more than HYDRA's cap
+            decision = StakeDecision(
+                0.0, 0.0, f"leverage {leverage:g} above HYDRA's {allowed:g} for this pair", code="leverage"
+            )
+        else:
+            decision = self._size(pair, row, leverage, min_stake, max_stake)
         if decision.stake <= 0:
             # Live, every refusal matters; a backtest repeats the same refusal on every candle a signal holds.
             (logger.warning if self._is_live() else logger.debug)(
@@ -673,6 +684,10 @@ class HydraBridge:
         firing = self.kill.state.blocking(pair, current_time)
         if firing is not None:
             verdict = EntryVerdict(False, f"kill switch {firing.describe()}", f"kill_{firing.switch}")
+        elif self._is_live() and self.strategy.is_pair_locked(pair, side=side):
+            # Freqtrade's protections lock pairs; its force entries do not look, HYDRA does (backtests check
+            # locks themselves before asking).
+            verdict = EntryVerdict(False, "pair locked by Freqtrade's protections", "protection_lock")
         elif self.kill.broken is not None:
             verdict = EntryVerdict(False, self.kill.broken, "kill_state_unreadable")
         elif verdict.allowed and self.news_gate is not None:

@@ -79,7 +79,13 @@ class DryRunBot:
             self.kill()
 
     def kill(self) -> None:
-        """SIGKILL to the whole process group: a crash, nothing gets to clean up."""
+        """SIGKILL to the bot and everything it started (a launcher's child too): a crash, nothing cleans up."""
+        import psutil
+
+        with contextlib.suppress(psutil.NoSuchProcess):
+            for child in psutil.Process(self.process.pid).children(recursive=True):
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    child.kill()
         self._signal(signal.SIGKILL)
         self.process.wait()
 

@@ -64,3 +64,14 @@ def userdir(tmp_path) -> Path:
     for sub in ("backtest_results", "data", "logs", "strategies"):
         (ud / sub).mkdir(parents=True)
     return ud
+
+
+@pytest.fixture(autouse=True)
+def pair_locks_in_memory():
+    """Freqtrade's pair locks kept in memory (no trade database in unit tests), empty for every test."""
+    from freqtrade.persistence import PairLocks
+
+    PairLocks.use_db = False
+    PairLocks.reset_locks()
+    yield
+    PairLocks.reset_locks()

@@ -74,6 +74,11 @@ def test_hydra_status_prints_the_pipeline_table_with_every_whitelisted_pair(tmp_
     assert "BLOCKED: data health: no open_interest known" in history.stdout
     missing = subprocess.run([*run[:5], str(tmp_path / "nowhere")], capture_output=True, text=True, cwd=ROOT)
     assert missing.returncode == 2 and "no decision journal" in missing.stderr
+    (tmp_path / "junk.sqlite").write_text("not a database")
+    junk = subprocess.run([*run[:6], "--journal", str(tmp_path / "junk.sqlite")], capture_output=True, text=True)
+    assert junk.returncode == 2 and "is not a readable decision journal" in junk.stderr
+    bad = subprocess.run([*run[:6], "-c", str(tmp_path / "nope.json")], capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode == 2 and "nope.json" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_the_dashboard_serves_the_journal_and_says_when_the_bot_is_unreachable(tmp_path):

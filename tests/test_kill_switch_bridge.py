@@ -200,3 +200,15 @@ def test_frequi_shades_regime_spans_and_kill_switch_windows(tmp_path):
     for annotation in shades:
         AnnotationTypeTA.validate_python(annotation)
     assert strategy.plot_annotations("ETH/USDT:USDT", dates[0], dates[-1], frame[:0]) == []
+
+
+def test_a_dry_run_bot_refuses_entries_on_pairs_its_protections_locked(tmp_path):
+    """Freqtrade's force entries skip pair locks; HYDRA's confirm does not."""
+    from freqtrade.persistence import PairLocks
+
+    bridge = bridge_for(market_frame(cascade=(0.1,) * 4), tmp_path, runmode=RunMode.DRY_RUN)
+    now = datetime(2024, 3, 1, 1, 0, 5, tzinfo=UTC)
+    assert bridge.confirm_entry(PAIR, "long", "force_entry", now) is True
+    PairLocks.timeframe = "15m"  # as Freqtrade sets it from the config
+    PairLocks.lock_pair(PAIR, datetime.now(UTC) + timedelta(hours=1), "StoplossGuard", side="*")
+    assert bridge.confirm_entry(PAIR, "long", "force_entry", now) is False

@@ -69,15 +69,17 @@ def replay(tmp_path):
 
 
 @pytest.fixture
-def news():
+def news(replay):
     """Loopback CryptoCompare (one fresh BTC headline) and Anthropic (it answers hold) for the bot's analyst."""
     from tests.fakes_llm import FakeAnthropic
     from tests.fakes_news import FakeCryptoCompare
 
+    port, _ = replay
+    served_now = httpx.get(f"http://127.0.0.1:{port}/hydra/status").json()["served_now_ms"] // 1000
     with FakeCryptoCompare() as cryptocompare, FakeAnthropic() as llm:
-        # Two hours ago: before the bot's clock starts (up to an hour behind the real one), within its lookback.
-        published = int(time.time()) - 7200
-        cryptocompare.now = published + 86_400  # the bot's clock runs ahead of the real one
+        # Five minutes before the bot's clock starts (the replay's served present), well within its lookback.
+        published = served_now - 300
+        cryptocompare.now = published + 2 * 86_400  # the bot's clock runs ahead
         cryptocompare.injected.append(
             {"id": "901", "guid": "https://x.test/901", "published_on": published, "imageurl": "",
              "title": "Bitcoin exchange halts withdrawals", "url": "https://x.test/901", "source": "coindesk",

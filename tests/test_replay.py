@@ -120,6 +120,15 @@ def test_wrong_requests_get_binances_errors(replay):
     def get(path, **params):
         return httpx.get(f"{replay.url}{path}", params=params)
 
+    # Windows with nothing in them answer empty lists, weekly candles open on Mondays, funding is in time order.
+    assert get("/fapi/v1/klines", symbol="BTCUSDT", interval="4h", endTime=1).json() == []
+    weeks = get("/fapi/v1/klines", symbol="BTCUSDT", interval="1w", limit=3).json()
+    assert [pd.Timestamp(w[0], unit="ms").day_name() for w in weeks] == ["Monday"] * 3
+    every = get("/fapi/v1/fundingRate", limit=20).json()
+    assert [r["fundingTime"] for r in every] == sorted(r["fundingTime"] for r in every)
+    assert httpx.post(f"{replay.url}/hydra/faults", json={"kind": "error", "path": 3}).status_code == 400
+    assert httpx.post(f"{replay.url}/hydra/faults", json={"kind": "error", "count": 1.5}).status_code == 400
+
     assert get("/fapi/v1/klines", symbol="NOPEUSDT", interval="15m").json() == {"code": -1121, "msg": "Invalid symbol."}
     assert get("/fapi/v1/klines", symbol="BTCUSDT", interval="7m").json()["code"] == -1120
     assert get("/fapi/v1/klines", interval="15m").json()["code"] == -1102
@@ -162,16 +171,19 @@ def test_faults_are_injected_on_request_and_end(replay):
 def test_the_clock_shifts_by_whole_hours_and_runs_at_its_speed():
     started = pd.Timestamp("2026-11-27T15:37:12Z").timestamp()
     clock = ReplayClock.starting(pd.Timestamp("2024-04-12T12:00Z"), speed=20.0, now=started)
-    assert clock.shift_ms % 3_600_000 == 0
-    # Its bot runs on this clock, so the replay starts exactly at --from, 37 minutes behind the real present.
+    assert clock.shift_ms % 86_400_000 == 0
+    # Its bot runs on this clock, so the replay starts exactly at --from, 3 h 37 min behind the real present.
     assert clock.recorded_now(started) == pd.Timestamp("2024-04-12T12:00:00Z")
     assert clock.recorded_now(started + 60) == pd.Timestamp("2024-04-12T12:20:00Z")  # 20 minutes a real minute
-    assert clock.served_now(started) == pd.Timestamp("2026-11-27T15:00:00Z")
+    assert clock.served_now(started) == pd.Timestamp("2026-11-27T12:00:00Z")
     # At real time a bot may use its own clock: the served present is the real one, the replay starts within the hour.
     real = ReplayClock.starting(pd.Timestamp("2024-04-12T12:00Z"), now=started)
     assert real.is_real_time and real.recorded_now(started) == pd.Timestamp("2024-04-12T12:37:12Z")
     with pytest.raises(Exception, match="speed"):
-        ReplayClock.starting(pd.Timestamp("2024-04-12T12:00Z"), speed=0)
+        ReplayClock.starting(pd.Timestamp("2024-04-12T12:00Z"), speed=0.5)  # a clock cannot be slowed down
+    # On its own clock (exact) the shift is whole days: funding hours and UTC days keep their boundaries.
+    exact = ReplayClock.starting(pd.Timestamp("2024-04-12T12:00Z"), speed=1.0, now=started, exact=True)
+    assert exact.shift_ms % 86_400_000 == 0 and exact.recorded_now(started) == pd.Timestamp("2024-04-12T12:00Z")
 
 
 def test_a_command_run_on_a_sped_up_clock_sees_time_pass_that_fast():

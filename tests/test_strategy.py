@@ -326,6 +326,8 @@ def test_an_operators_forced_entry_passes_every_gate_and_is_sized_by_the_fixed_r
     assert bridge.record_entry(trade) == pytest.approx((1.6, 2.4))  # stop and take-profit (1.5 x) as sized
     assert trade.custom["hydra_sizing"]["p_source"] == "operator"
     assert trade.custom["hydra_sizing"]["kelly"] is None
+    # It cannot ask for more leverage than HYDRA gives the pair (the REST API lets an operator try).
+    assert bridge.stake("BTC/USDT:USDT", leverage + 5, 5.0, 10_000.0, "force_entry", "long", now) == 0.0
     # Data health still gates it, as every entry.
     unhealthy = frame.assign(**{col.HEALTH_OK: False, col.HEALTH_REASON: "no open_interest known"})
     bridge = started_bridge(unhealthy)
@@ -373,7 +375,17 @@ def test_every_candle_gets_a_decision_naming_each_layers_verdict(monkeypatch, tm
     )
     blocked = bridge.decide("BTC/USDT:USDT", frame, now)
     assert blocked.final == "BLOCKED" and blocked.kill.startswith("cascade on BTC/USDT:USDT")
-    open_trades.append(FakeTrade(datetime(2024, 3, 1, 0, 30, tzinfo=UTC)))
+    bridge.kill.state.firings.clear()
+    other = FakeTrade(datetime(2024, 3, 1, 0, 30, tzinfo=UTC))
+    other.pair, other.stake_amount, other.leverage = "ETH/USDT:USDT", 100.0, 5.0
+    open_trades.append(other)
+    real_dp = bridge.strategy.dp.get_analyzed_dataframe
+    bridge.strategy.dp.get_analyzed_dataframe = lambda p, tf: (
+        (pd.DataFrame(), None) if p != "BTC/USDT:USDT" else (real_dp(p, tf))
+    )
+    waiting = bridge.decide("BTC/USDT:USDT", frame, now)  # just after a start: ETH not analysed yet
+    assert waiting.final == "BLOCKED" and "no analysed candles for ETH/USDT:USDT yet" in waiting.final_reason
+    open_trades[:] = [FakeTrade(datetime(2024, 3, 1, 0, 30, tzinfo=UTC))]
     assert bridge.decide("BTC/USDT:USDT", frame, now).final == "IN POSITION"
     # Written live once per analysed candle; a failure to write never reaches the bot's loop.
     bridge.decisions = DecisionJournal(tmp_path / "decisions.sqlite")

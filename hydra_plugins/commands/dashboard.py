@@ -31,7 +31,7 @@ def _bot_state(api: tuple[str, str, str] | None) -> dict[str, Any]:
     url, user, password = api
     client = FtRestClient(url, user, password, timeout=5)
     try:
-        status, trades, profit = client.status(), client.trades(limit=50), client.profit()
+        status, trades, profit = client.status(), client.trades(limit=50, order_by_id=False), client.profit()
     except Exception as exc:  # the client raises on some errors and returns None on others
         return {"reachable": False, "error": f"Freqtrade API at {url}: {exc}"}
     if status is None or trades is None or not isinstance(status, list):

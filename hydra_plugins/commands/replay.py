@@ -31,7 +31,7 @@ import pandas as pd
 
 from hydra_plugins.core.errors import HydraError
 from hydra_plugins.replay import markets
-from hydra_plugins.replay.clock import ReplayClock
+from hydra_plugins.replay.clock import ReplayClock, console_script
 from hydra_plugins.replay.exchange import FAULT_KINDS, Fault, ReplayServer
 from hydra_plugins.replay.tape import load_tape, recorded_span
 
@@ -46,7 +46,7 @@ def overlay(base_url: str) -> dict:
     return {"exchange": {**ccxt["exchange"], "enable_ws": False}, "hydra": {"intel": {"binance_rest_url": base_url}}}
 
 
-def _start(args: argparse.Namespace) -> ReplayServer:
+def _start(args: argparse.Namespace, exact: bool) -> ReplayServer:
     datadir = Path(args.datadir)
     metrics_dir = Path(args.metrics_dir) if args.metrics_dir else datadir.parent / "binance-metrics"
     info = markets.load_snapshot(Path(args.snapshot) if args.snapshot else None)
@@ -57,7 +57,7 @@ def _start(args: argparse.Namespace) -> ReplayServer:
     start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
     if not first <= start <= last:
         raise HydraError(f"--from {start} is outside the recorded span {first} → {last} in {datadir}")
-    clock = ReplayClock.starting(start, args.speed)
+    clock = ReplayClock.starting(start, args.speed, exact=exact or args.speed != 1.0)
     try:
         faults = [Fault.parse(text) for text in args.fault]
     except ValueError as exc:
@@ -67,7 +67,7 @@ def _start(args: argparse.Namespace) -> ReplayServer:
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise HydraError(f"port {args.port} on {args.host} is in use; pick another with --port") from None
-        raise
+        raise HydraError(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}") from None
     server.start()
     print(
         f"Replaying {len(symbols)} symbols from {clock.recorded_now()} (recorded) at {args.speed:g}x, served at "
@@ -80,7 +80,8 @@ def _run_beside(command: list[str], clock: ReplayClock) -> int:
     """Run ``command`` on the replay's clock; Ctrl-C and SIGTERM go to it, and its exit status is returned."""
     if not clock.is_real_time:  # the command's own clock must read (and run) as the replay's
         command = [sys.executable, "-m", "hydra_plugins.replay.clock", *command]
-    child = subprocess.Popen(command, env={**os.environ, **clock.env()})
+    # Its own process group: a terminal's Ctrl-C reaches it once, through us, not twice.
+    child = subprocess.Popen(command, env={**os.environ, **clock.env()}, process_group=0)
 
     def forward(signum: int, _frame: object) -> None:
         child.send_signal(signum)
@@ -107,7 +108,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return _attach(args, command)
     if not args.from_:
         raise HydraError("hydra replay needs --from (a recorded moment, e.g. 2024-04-12T12:00)")
-    server = _start(args)
+    # freqtrade or hydra run on the replay's own clock: the start is exact and UTC days keep their boundaries.
+    if command and args.speed != 1.0 and console_script(command[0]) is None:
+        raise HydraError(
+            f"at --speed {args.speed:g} the command must be freqtrade or hydra (its clock must run as fast)"
+        )
+    server = _start(args, exact=bool(command) and console_script(command[0]) is not None)
     try:
         if command:
             return _run_beside(command, server.clock)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,8 +41,12 @@ class BotFiles:
         ft: dict[str, Any] = {}
         if args.config:
             from freqtrade.configuration.load_config import load_from_files
+            from freqtrade.exceptions import OperationalException
 
-            ft = load_from_files(args.config)
+            try:
+                ft = load_from_files(args.config)
+            except OperationalException as exc:
+                raise HydraError(f"config {args.config}: {exc}") from None
         cfg = load_hydra_config(ft.get("hydra")) if ft else HydraConfig()
 
         def under(path: str) -> Path:
@@ -60,7 +65,10 @@ class BotFiles:
 
     def latest(self) -> list[Decision | str]:
         """The newest decision per pair, the config's pairs first (a pair without one says so)."""
-        found = {d.pair: d for d in self.journal().latest()}
+        try:
+            found = {d.pair: d for d in self.journal().latest()}
+        except sqlite3.DatabaseError as exc:
+            raise HydraError(f"{self.decisions} is not a readable decision journal: {exc}") from None
         order = self.pairs + sorted(p for p in found if p not in self.pairs)
         return [found.get(pair, pair) for pair in order]
 
@@ -77,7 +85,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     files = BotFiles.from_args(args)
     now = datetime.now(UTC)
     if args.history:
-        for d in files.journal().history(args.history, args.pair):
+        try:
+            history = files.journal().history(args.history, args.pair)
+        except sqlite3.DatabaseError as exc:
+            raise HydraError(f"{files.decisions} is not a readable decision journal: {exc}") from None
+        for d in history:
             why = f": {d.final_reason}" if d.final_reason else ""
             print(f"{d.time:%Y-%m-%d %H:%M} {d.pair} {d.price:,.6g}  {d.final}{why}")
         return 0

@@ -1,13 +1,15 @@
 """The replay's clock: recorded time shifted to the present, optionally running faster than real time.
 
-A replay from ``from`` serves every recorded timestamp plus ``shift``, a whole number of hours (so
-candles, funding settlements and UTC days stay on their boundaries): the recorded moment
-``from`` (or up to an hour after it) is served as the present. At ``speed`` 1 the bot needs
-nothing: its own clock is the served clock. At a higher speed the bot's clock must run as fast, so
-``hydra replay … -- freqtrade trade …`` launches it through this module (``python -m
-hydra_plugins.replay.clock freqtrade trade …``), which moves the process's wall clock (``time.time``
-and ``datetime.now``, via time-machine) to ``started + (real - started) x speed``. Monotonic
-clocks, sleeps and timeouts stay real, so nothing waits longer than it should.
+A replay from ``from`` serves every recorded timestamp plus ``shift``. When the bot runs on the
+replay's own clock (``exact``: at a ``speed`` above 1, or started through ``hydra replay … --`` /
+``--attach``), the shift is a whole number of days, so candles, funding settlements and UTC days
+keep their boundaries, and the served clock starts exactly at ``from`` + shift (up to a day behind
+the real present). At speed 1 a bot may use its own (real) clock instead: then the served present
+is the real one, the shift a whole number of hours (funding hours and UTC days move with it), and
+the replay starts up to an hour after ``from``. A bot on the replay's clock is launched through
+this module (``python -m hydra_plugins.replay.clock freqtrade trade …``), which moves the process's
+wall clock (``time.time`` and ``datetime.now``, via time-machine) to ``origin + (real - started) x
+speed``. Monotonic clocks, sleeps and timeouts stay real, so nothing waits longer than it should.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 
 import pandas as pd
 
@@ -26,6 +28,7 @@ from hydra_plugins.core.errors import HydraError
 
 ENV = "HYDRA_REPLAY_CLOCK"
 HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
 
 
 @dataclass(frozen=True)
@@ -48,14 +51,15 @@ class ReplayClock:
         served clock exactly at ``recorded_from`` + shift, up to an hour behind the real present;
         otherwise the served clock is the real one and the replay starts up to an hour after ``recorded_from``.
         """
-        if not (math.isfinite(speed) and 0 < speed <= 1000):
-            raise HydraError(f"replay speed must be in (0, 1000], got {speed}")
+        if not (math.isfinite(speed) and 1 <= speed <= 1000):
+            raise HydraError(f"replay speed must be from 1 to 1000, got {speed}")
         now = time.time() if now is None else now
         behind_ms = int(now * 1000) - int(recorded_from.timestamp() * 1000)
         if behind_ms < 0:
             raise HydraError(f"replay start {recorded_from} is in the future")
-        shift_ms = behind_ms // HOUR_MS * HOUR_MS
         exact = speed != 1.0 if exact is None else exact
+        unit = DAY_MS if exact else HOUR_MS
+        shift_ms = behind_ms // unit * unit
         origin = recorded_from.timestamp() + shift_ms / 1000 if exact else now
         return cls(origin=origin, started=now, speed=speed, shift_ms=shift_ms)
 
@@ -118,17 +122,22 @@ def install_from_env() -> bool:
     return True
 
 
+def console_script(command: str) -> EntryPoint | None:
+    """The installed console script (``freqtrade``, ``hydra``) ``command`` names, if it is one."""
+    name = os.path.basename(command)
+    return next((ep for ep in entry_points(group="console_scripts") if ep.name == name), None)
+
+
 def run_console_script(argv: list[str]) -> int:
     """Run an installed console script (``freqtrade``, ``hydra``) in this process, on the replay clock."""
     if not argv:
         raise HydraError("usage: python -m hydra_plugins.replay.clock COMMAND [ARGS...]")
-    name = os.path.basename(argv[0])
-    found = [ep for ep in entry_points(group="console_scripts") if ep.name == name]
-    if not found:
-        raise HydraError(f"a sped-up replay runs Python console scripts only (freqtrade, hydra), not {argv[0]!r}")
+    found = console_script(argv[0])
+    if found is None:
+        raise HydraError(f"a replay's own clock runs Python console scripts only (freqtrade, hydra), not {argv[0]!r}")
     install_from_env()
-    sys.argv = [name, *argv[1:]]
-    result = found[0].load()()
+    sys.argv = [found.name, *argv[1:]]
+    result = found.load()()
     return result if isinstance(result, int) else 0
 
 

@@ -58,6 +58,10 @@ class Fault:
     seconds: float = 30.0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.path, str) or not isinstance(self.seconds, int | float):
+            raise ValueError("fault path must be a string and seconds a number")
+        if self.count is not None and (not isinstance(self.count, int) or isinstance(self.count, bool)):
+            raise ValueError("fault count must be a whole number")
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"fault kind must be one of {FAULT_KINDS}, got {self.kind!r}")
         if not self.path.startswith("/"):
@@ -157,6 +161,9 @@ class ReplayServer(MarketsServer):
             return Reply(HTTPStatus.OK, route(query, now))
         except BinanceRequestError as exc:
             return Reply(exc.status, binance_error(exc.code, exc.msg))
+        except Exception:  # a bug here must not leave the bot without an answer: Binance's 500
+            logger.exception("replay: %s %s failed", path, query)
+            return Reply(HTTPStatus.INTERNAL_SERVER_ERROR, binance_error(-1000, "An unknown error occured."))
 
     def _take_fault(self, path: str) -> Fault | None:
         for fault in self.faults:
@@ -209,7 +216,9 @@ class ReplayServer(MarketsServer):
 
     def _selected(self, query: dict[str, str]) -> list[SymbolTape]:
         one = self._tape(query, required=False)
-        return [one] if one is not None else [self.tapes[s] for s in self._specs if s in self.tapes]
+        if one is not None:
+            return [one]
+        return [self.tapes[s] for s in self._specs if s in self.tapes and self.tapes[s].candles]
 
     @staticmethod
     def _limit(query: dict[str, str], default: int, maximum: int) -> int:
@@ -276,7 +285,8 @@ class ReplayServer(MarketsServer):
                  "fundingRate": _num(r, 8), "markPrice": _num(m, price)}
                 for d, r, m in rows[["date", "funding_rate", "mark"]].itertuples(index=False)
             ]  # fmt: skip
-        return sorted(out, key=lambda r: r["fundingTime"])[:limit] if start is not None else out[-limit:]
+        out.sort(key=lambda r: (r["fundingTime"], r["symbol"]))
+        return out[:limit] if start is not None else out[-limit:]
 
     def _funding_info(self, query: dict[str, str], now: pd.Timestamp) -> list[dict[str, Any]]:
         out = []

@@ -73,9 +73,9 @@ class SymbolTape:
         def move(frame: pd.DataFrame | None, column: str = "date") -> pd.DataFrame | None:
             return None if frame is None else frame.assign(**{column: frame[column] + by})
 
+        metrics = move(move(self.metrics), "create_time") if self.metrics is not None else None
         return SymbolTape(
-            self.symbol, {m: move(f) for m, f in self.candles.items()}, move(self.mark), move(self.funding),
-            move(self.metrics),
+            self.symbol, {m: move(f) for m, f in self.candles.items()}, move(self.mark), move(self.funding), metrics,
         )  # fmt: skip
 
     # -- candles -------------------------------------------------------------------------------
@@ -99,9 +99,13 @@ class SymbolTape:
         if not fits:
             return _empty_candles()
         step = pd.Timedelta(minutes=minutes)
-        forming_at = now.floor(step)
-        hi = forming_at if end is None else min(forming_at, pd.Timestamp(end).floor(step))
-        lo = pd.Timestamp(start).ceil(step) if start is not None else hi - step * limit
+        forming_at = candle_open(now, minutes)
+        hi = forming_at if end is None else min(forming_at, candle_open(pd.Timestamp(end), minutes))
+        if start is not None:
+            lo = candle_open(pd.Timestamp(start), minutes)
+            lo = lo if lo == pd.Timestamp(start) else lo + step
+        else:
+            lo = hi - step * limit
         if lo > hi:
             return _empty_candles()
         own = series[fits[-1]]
@@ -120,7 +124,7 @@ class SymbolTape:
             else _empty_candles()
         )
         out = out.head(limit) if start is not None else out.tail(limit)
-        out = out.astype(dict.fromkeys(("open", "high", "low", "close", "volume"), float))
+        out = out.astype(dict.fromkeys(PRICE_COLUMNS, float))
         return out.assign(date=pd.to_datetime(out["date"], utc=True)).reset_index(drop=True)
 
     def _forming_mark(self, opened: pd.Timestamp, now: pd.Timestamp) -> pd.Series | None:
@@ -214,14 +218,13 @@ class SymbolTape:
         if end is not None:
             rows = rows[rows["date"] <= pd.Timestamp(end)]
         rows = rows.head(limit) if start is not None else rows.tail(limit)
-        rows = rows.copy()
-        rows["mark"] = [self._mark_at(d) for d in rows["date"]]
-        return rows.reset_index(drop=True)
-
-    def _mark_at(self, when: pd.Timestamp) -> float:
+        # The mark price at each settlement: the open of the (mark) candle it falls in.
         source = self.mark if self.mark is not None else self.candles.get(self.finest())
-        at = source[source["date"] <= when]
-        return float(at["open"].iloc[-1]) if not at.empty else float("nan")
+        marks = source[["date", "open"]].rename(columns={"open": "mark"})
+        rows = pd.merge_asof(
+            rows.astype({"date": "datetime64[ns, UTC]"}), marks.astype({"date": "datetime64[ns, UTC]"}), on="date"
+        )
+        return rows.reset_index(drop=True)
 
     def last_funding(self, now: pd.Timestamp) -> tuple[float, pd.Timestamp] | None:
         """The newest settled rate and the next settlement time, both as known at ``now``.
@@ -243,7 +246,9 @@ class SymbolTape:
         if self.metrics is None:
             return self.metrics_empty()
         grid = pd.Timedelta(minutes=minutes)
-        rows = self.metrics[(self.metrics["date"] <= now) & (self.metrics["date"] > now - RATIO_HISTORY)]
+        # Published when sampled (create_time, a second or two after the grid time it is served at).
+        known = self.metrics["create_time"] <= now
+        rows = self.metrics[known & (self.metrics["date"] > now - RATIO_HISTORY)]
         rows = rows[(rows["date"] - rows["date"].dt.floor(grid)) == pd.Timedelta(0)]
         if start is not None:
             rows = rows[rows["date"] >= pd.Timestamp(start)]
@@ -254,8 +259,8 @@ class SymbolTape:
 
     def metrics_empty(self) -> pd.DataFrame:
         return pd.DataFrame(
-            columns=["date", *RATIO_COLUMNS.values(), "sum_taker_long_short_vol_ratio", "sum_open_interest",
-                     "sum_open_interest_value"]
+            columns=["date", "create_time", *RATIO_COLUMNS.values(), "sum_taker_long_short_vol_ratio",
+                     "sum_open_interest", "sum_open_interest_value"]
         )  # fmt: skip
 
     def taker_volumes(self, rows: pd.DataFrame, minutes: int) -> list[tuple[float, float]]:
@@ -277,7 +282,21 @@ class SymbolTape:
 
 
 def _empty_candles() -> pd.DataFrame:
-    return pd.DataFrame(columns=["date", "open", "high", "low", "close", "volume"])
+    return pd.DataFrame(
+        {"date": pd.Series(dtype="datetime64[ns, UTC]"), **{c: pd.Series(dtype=float) for c in PRICE_COLUMNS}}
+    )
+
+
+PRICE_COLUMNS = ("open", "high", "low", "close", "volume")
+_MONDAY = pd.Timestamp("1970-01-05", tz="UTC")  # Binance's weekly candles open on Mondays 00:00 UTC
+_EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
+
+
+def candle_open(when, minutes: int):
+    """The open time of the ``minutes`` candle holding ``when`` (a Timestamp or a Series of them)."""
+    anchor = _MONDAY if minutes == INTERVALS["1w"] else _EPOCH
+    step = pd.Timedelta(minutes=minutes)
+    return anchor + ((when - anchor) // step) * step
 
 
 def path_price(open_: float, high: float, low: float, close: float, fraction: float) -> tuple[float, float, float]:
@@ -301,9 +320,8 @@ def _partial_candle(row: pd.Series, fraction: float) -> pd.Series:
 def _resample(frame: pd.DataFrame, minutes: int) -> pd.DataFrame:
     if frame.empty:
         return _empty_candles()
-    grouped = frame.assign(date=pd.to_datetime(frame["date"], utc=True)).groupby(
-        pd.to_datetime(frame["date"], utc=True).dt.floor(f"{minutes}min")
-    )
+    dates = pd.to_datetime(frame["date"], utc=True)
+    grouped = frame.assign(date=dates).groupby(candle_open(dates, minutes))
     out = grouped.agg(open=("open", "first"), high=("high", "max"), low=("low", "min"), close=("close", "last"),
                       volume=("volume", "sum"))  # fmt: skip
     return out.rename_axis("date").reset_index()
