@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from hydra_plugins.alpha.news_verdict import Verdict
-from hydra_plugins.core.sqlite import SqliteFile
+from hydra_plugins.core.sqlite import SqliteFile, from_ms, to_ms
 
 DDL = (
     "CREATE TABLE IF NOT EXISTS requests (prompt_hash TEXT NOT NULL, base TEXT NOT NULL, model TEXT NOT NULL, "
@@ -30,14 +30,6 @@ DDL = (
     "reasons TEXT NOT NULL, article_ids TEXT NOT NULL, source TEXT NOT NULL, prompt_hash TEXT, model TEXT, "
     "PRIMARY KEY (base, available_at)) WITHOUT ROWID",
 )
-
-
-def _ms(when: datetime) -> int:
-    return int(pd.Timestamp(when).value // 1_000_000)
-
-
-def _when(ms: int) -> datetime:
-    return pd.Timestamp(ms, unit="ms", tz="UTC").to_pydatetime()
 
 
 class VerdictJournal(SqliteFile):
@@ -65,7 +57,7 @@ class VerdictJournal(SqliteFile):
         with self._connect() as con:
             con.execute(
                 "INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (prompt_hash, base, model, _ms(requested_at), latency_ms, input_tokens, output_tokens, cost_usd,
+                (prompt_hash, base, model, to_ms(requested_at), latency_ms, input_tokens, output_tokens, cost_usd,
                  status, error, None if answer is None else json.dumps(answer, sort_keys=True)),
             )  # fmt: skip
 
@@ -86,7 +78,7 @@ class VerdictJournal(SqliteFile):
                 con.execute(
                     "SELECT COUNT(*) FROM requests "
                     "WHERE requested_at >= ? AND requested_at <= ? AND status != 'cached'",
-                    (_ms(since), _ms(until) if until else 2**62),
+                    (to_ms(since), to_ms(until) if until else 2**62),
                 ).fetchone()[0]
             )
 
@@ -95,14 +87,14 @@ class VerdictJournal(SqliteFile):
             value = con.execute(
                 "SELECT COALESCE(SUM(COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0)), 0) FROM requests "
                 "WHERE requested_at >= ? AND requested_at <= ? AND status != 'cached'",
-                (_ms(since), _ms(until) if until else 2**62),
+                (to_ms(since), to_ms(until) if until else 2**62),
             ).fetchone()[0]
         return int(value)
 
     def cost_since(self, since: datetime) -> float:
         with self._connect() as con:
             value = con.execute(
-                "SELECT COALESCE(SUM(cost_usd), 0) FROM requests WHERE requested_at >= ?", (_ms(since),)
+                "SELECT COALESCE(SUM(cost_usd), 0) FROM requests WHERE requested_at >= ?", (to_ms(since),)
             ).fetchone()[0]
         return float(value)
 
@@ -112,7 +104,7 @@ class VerdictJournal(SqliteFile):
             con.execute(
                 "INSERT INTO verdicts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (base, available_at) DO NOTHING",
-                (verdict.base, _ms(verdict.available_at), _ms(verdict.expires_at), verdict.action,
+                (verdict.base, to_ms(verdict.available_at), to_ms(verdict.expires_at), verdict.action,
                  verdict.confidence, verdict.horizon_hours, json.dumps(list(verdict.reasons)),
                  json.dumps(list(verdict.article_ids)), verdict.source, prompt_hash, model),
             )  # fmt: skip
@@ -121,7 +113,7 @@ class VerdictJournal(SqliteFile):
         """(verdicts, first known, last expiry) over the journal, or None when it holds none."""
         with self._connect() as con:
             n, first, last = con.execute("SELECT COUNT(*), MIN(available_at), MAX(expires_at) FROM verdicts").fetchone()
-        return None if not n else (int(n), _when(first), _when(last))
+        return None if not n else (int(n), from_ms(first), from_ms(last))
 
     def verdict_at(self, base: str, when: datetime) -> Verdict | None:
         """The verdict on ``base`` in force at ``when`` (known by then, not expired), or None.
@@ -134,7 +126,7 @@ class VerdictJournal(SqliteFile):
                 "SELECT base, available_at, expires_at, action, confidence, horizon_hours, reasons, article_ids, "
                 "source FROM verdicts WHERE base = ? AND available_at <= ? AND expires_at > ? "
                 "ORDER BY source LIKE 'default:%' ASC, available_at DESC LIMIT 1",
-                (base, _ms(when), _ms(when)),
+                (base, to_ms(when), to_ms(when)),
             ).fetchone()
         if row is None:
             return None
@@ -142,7 +134,7 @@ class VerdictJournal(SqliteFile):
         return Verdict(
             base=base_, action=action, confidence=confidence, horizon_hours=horizon,
             reasons=tuple(json.loads(reasons)), article_ids=tuple(json.loads(ids)),
-            available_at=_when(available), expires_at=_when(expires), source=source,
+            available_at=from_ms(available), expires_at=from_ms(expires), source=source,
         )  # fmt: skip
 
 

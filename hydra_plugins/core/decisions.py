@@ -15,9 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from hydra_plugins.core.sqlite import SqliteFile
+from hydra_plugins.core.sqlite import SqliteFile, from_ms, to_ms
 
 FINALS = ("ENTER LONG", "ENTER SHORT", "BLOCKED", "NO SIGNAL", "IN POSITION")
 TABLE_HEADER = ("Symbol", "Price", "L2 Regime", "Best Signal", "Conf", "ML Score", "L4 Size", "Final")
@@ -94,14 +92,6 @@ DDL = (
 )
 
 
-def _ms(when: datetime) -> int:
-    return int(pd.Timestamp(when).value // 1_000_000)
-
-
-def _when(ms: int) -> datetime:
-    return pd.Timestamp(ms, unit="ms", tz="UTC").to_pydatetime()
-
-
 class DecisionJournal(SqliteFile):
     """Write and read the decisions (a candle analysed again replaces its row)."""
 
@@ -112,7 +102,7 @@ class DecisionJournal(SqliteFile):
         rows = []
         for d in decisions:
             values = asdict(d)
-            values["time"], values["written_at"] = _ms(d.time), _ms(d.written_at)
+            values["time"], values["written_at"] = to_ms(d.time), to_ms(d.written_at)
             rows.append(tuple(values[c] for c in _COLUMNS))
         marks = ", ".join("?" for _ in _COLUMNS)
         with self._connect() as con:
@@ -138,7 +128,7 @@ class DecisionJournal(SqliteFile):
         out = []
         for row in rows:
             values = dict(zip(_COLUMNS, row, strict=True))
-            values["time"], values["written_at"] = _when(values["time"]), _when(values["written_at"])
+            values["time"], values["written_at"] = from_ms(values["time"]), from_ms(values["written_at"])
             out.append(Decision(**values))
         return out
 

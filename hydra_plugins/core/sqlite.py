@@ -5,7 +5,20 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
 from pathlib import Path
+
+import pandas as pd
+
+
+def to_ms(when: datetime | pd.Timestamp) -> int:
+    """A moment as the epoch milliseconds HYDRA's SQLite files (and Binance) store times in."""
+    return int(pd.Timestamp(when).value // 1_000_000)
+
+
+def from_ms(ms: int) -> datetime:
+    """The UTC moment of epoch milliseconds."""
+    return pd.Timestamp(ms, unit="ms", tz="UTC").to_pydatetime()
 
 
 @contextmanager

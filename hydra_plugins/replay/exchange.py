@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hydra_plugins.core.sqlite import to_ms
 from hydra_plugins.replay.clock import ReplayClock
 from hydra_plugins.replay.markets import MarketsServer, Reply, binance_error
 from hydra_plugins.replay.tape import INTERVALS, RATIO_COLUMNS, SymbolTape
@@ -76,10 +77,6 @@ class Fault:
         """``KIND[:PATH[:COUNT[:SECONDS]]]``, e.g. ``error:/fapi/v1/klines:3`` or ``stale:/:0:3600`` (0: no end)."""
         kind, path, count, seconds = ([*text.split(":"), "", "", ""])[:4]
         return cls(kind, path or "/", int(count) or None if count else None, float(seconds) if seconds else 30.0)
-
-
-def _ms(when: pd.Timestamp) -> int:
-    return int(pd.Timestamp(when).value // 1_000_000)
 
 
 def _ts(ms: str | None) -> pd.Timestamp | None:
@@ -265,7 +262,7 @@ class ReplayServer(MarketsServer):
         step_ms = minutes * 60_000
         rows = []
         for date, o, h, low, c, v in frame[["date", "open", "high", "low", "close", "volume"]].itertuples(index=False):
-            opened = _ms(pd.Timestamp(date))
+            opened = to_ms(pd.Timestamp(date))
             volume = 0.0 if mark else v
             rows.append(
                 [opened, _num(o, price), _num(h, price), _num(low, price), _num(c, price), _num(volume, qty),
@@ -281,7 +278,7 @@ class ReplayServer(MarketsServer):
             price, _ = self._prices(tape.symbol)
             rows = tape.settlements(now, start=start, end=end, limit=limit)
             out += [
-                {"symbol": tape.symbol, "fundingTime": _ms(pd.Timestamp(d)),
+                {"symbol": tape.symbol, "fundingTime": to_ms(pd.Timestamp(d)),
                  "fundingRate": _num(r, 8), "markPrice": _num(m, price)}
                 for d, r, m in rows[["date", "funding_rate", "mark"]].itertuples(index=False)
             ]  # fmt: skip
@@ -299,66 +296,70 @@ class ReplayServer(MarketsServer):
                             "disclaimer": False})  # fmt: skip
         return out
 
-    def _premium_index(self, query: dict[str, str], now: pd.Timestamp) -> Any:
-        rows = []
-        for tape in self._selected(query):
-            mark = tape.mark_price(now)
-            funding = tape.last_funding(now)
-            if mark is None or funding is None:
-                continue
-            price, _ = self._prices(tape.symbol)
-            rate, following = funding
-            rows.append(
-                {"symbol": tape.symbol, "markPrice": _num(mark, price), "indexPrice": _num(mark, price),
-                 "estimatedSettlePrice": _num(mark, price), "lastFundingRate": _num(rate, 8),
-                 "interestRate": "0.00010000", "nextFundingTime": _ms(following),
-                 "time": _ms(now)}
-            )  # fmt: skip
+    def _per_symbol(
+        self, query: dict[str, str], now: pd.Timestamp, row: Callable[[SymbolTape, pd.Timestamp], dict | None]
+    ) -> Any:
+        """One symbol's row as an object (``symbol`` given), else every symbol's as a list; no data, no row."""
+        rows = [r for r in (row(tape, now) for tape in self._selected(query)) if r is not None]
         return rows[0] if "symbol" in query and rows else rows
 
+    def _premium_index(self, query: dict[str, str], now: pd.Timestamp) -> Any:
+        def row(tape: SymbolTape, now: pd.Timestamp) -> dict | None:
+            mark, funding = tape.mark_price(now), tape.last_funding(now)
+            if mark is None or funding is None:
+                return None
+            price, _ = self._prices(tape.symbol)
+            rate, following = funding
+            return {
+                "symbol": tape.symbol, "markPrice": _num(mark, price), "indexPrice": _num(mark, price),
+                "estimatedSettlePrice": _num(mark, price), "lastFundingRate": _num(rate, 8),
+                "interestRate": "0.00010000", "nextFundingTime": to_ms(following), "time": to_ms(now),
+            }  # fmt: skip
+
+        return self._per_symbol(query, now, row)
+
     def _ticker_24hr(self, query: dict[str, str], now: pd.Timestamp) -> Any:
-        rows = []
-        for tape in self._selected(query):
+        def row(tape: SymbolTape, now: pd.Timestamp) -> dict | None:
             stats = tape.day_stats(now)
             if stats is None:
-                continue
+                return None
             price, qty = self._prices(tape.symbol)
             change = stats["close"] - stats["open"]
             average = stats["quote_volume"] / stats["volume"] if stats["volume"] else stats["close"]
-            rows.append(
-                {"symbol": tape.symbol, "priceChange": _num(change, price),
-                 "priceChangePercent": _num(100.0 * change / stats["open"], 3),
-                 "weightedAvgPrice": _num(average, price),
-                 "lastPrice": _num(stats["close"], price), "lastQty": _num(0.0, qty),
-                 "openPrice": _num(stats["open"], price), "highPrice": _num(stats["high"], price),
-                 "lowPrice": _num(stats["low"], price), "volume": _num(stats["volume"], qty),
-                 "quoteVolume": _num(stats["quote_volume"], 2), "openTime": _ms(stats["open_time"]),
-                 "closeTime": _ms(now), "firstId": 0, "lastId": 0, "count": 0}
-            )  # fmt: skip
-        return rows[0] if "symbol" in query and rows else rows
+            return {
+                "symbol": tape.symbol, "priceChange": _num(change, price),
+                "priceChangePercent": _num(100.0 * change / stats["open"], 3), "weightedAvgPrice": _num(average, price),
+                "lastPrice": _num(stats["close"], price), "lastQty": _num(0.0, qty),
+                "openPrice": _num(stats["open"], price), "highPrice": _num(stats["high"], price),
+                "lowPrice": _num(stats["low"], price), "volume": _num(stats["volume"], qty),
+                "quoteVolume": _num(stats["quote_volume"], 2), "openTime": to_ms(stats["open_time"]),
+                "closeTime": to_ms(now), "firstId": 0, "lastId": 0, "count": 0,
+            }  # fmt: skip
+
+        return self._per_symbol(query, now, row)
 
     def _ticker_price(self, query: dict[str, str], now: pd.Timestamp) -> Any:
-        rows = []
-        for tape in self._selected(query):
+        def row(tape: SymbolTape, now: pd.Timestamp) -> dict | None:
             last = tape.price(now)
-            if last is not None:
-                price, _ = self._prices(tape.symbol)
-                rows.append({"symbol": tape.symbol, "price": _num(last, price), "time": _ms(now)})
-        return rows[0] if "symbol" in query and rows else rows
+            if last is None:
+                return None
+            return {"symbol": tape.symbol, "price": _num(last, self._prices(tape.symbol)[0]), "time": to_ms(now)}
+
+        return self._per_symbol(query, now, row)
 
     def _book_ticker(self, query: dict[str, str], now: pd.Timestamp) -> Any:
-        rows = []
-        for tape in self._selected(query):
+        def row(tape: SymbolTape, now: pd.Timestamp) -> dict | None:
             book = self._book(tape, now, 5)
             if book is None:
-                continue
+                return None
             price, qty = self._prices(tape.symbol)
             (bid, bid_qty), (ask, ask_qty) = book[0][0], book[1][0]
-            rows.append(
-                {"symbol": tape.symbol, "bidPrice": _num(bid, price), "bidQty": _num(bid_qty, qty),
-                 "askPrice": _num(ask, price), "askQty": _num(ask_qty, qty), "time": _ms(now)}
-            )  # fmt: skip
-        return rows[0] if "symbol" in query and rows else rows
+            return {
+                "symbol": tape.symbol, "bidPrice": _num(bid, price), "bidQty": _num(bid_qty, qty),
+                "askPrice": _num(ask, price), "askQty": _num(ask_qty, qty), "time": to_ms(now),
+            }  # fmt: skip
+
+        return self._per_symbol(query, now, row)
 
     def _book(self, tape: SymbolTape, now: pd.Timestamp, levels: int) -> tuple[list, list] | None:
         tick = self._filter(tape.symbol, "PRICE_FILTER", "tickSize")
@@ -373,7 +374,7 @@ class ReplayServer(MarketsServer):
         if book is None:
             raise BinanceRequestError(-1121, "Invalid symbol.")
         price, qty = self._prices(tape.symbol)
-        served = _ms(now)
+        served = to_ms(now)
         return {
             "lastUpdateId": served, "E": served, "T": served,
             "bids": [[_num(p, price), _num(q, qty)] for p, q in book[0]],
@@ -400,7 +401,7 @@ class ReplayServer(MarketsServer):
                     out.append(
                         {"symbol": tape.symbol, "longShortRatio": _num(ratio, 4),
                          "longAccount": _num(ratio / (1 + ratio), 4), "shortAccount": _num(1 / (1 + ratio), 4),
-                         "timestamp": _ms(pd.Timestamp(date))}
+                         "timestamp": to_ms(pd.Timestamp(date))}
                     )  # fmt: skip
             return out
 
@@ -415,7 +416,7 @@ class ReplayServer(MarketsServer):
         ):
             if np.isfinite(ratio) and np.isfinite(buy):
                 out.append({"buySellRatio": _num(ratio, 4), "buyVol": _num(buy, 4), "sellVol": _num(sell, 4),
-                            "timestamp": _ms(pd.Timestamp(date))})  # fmt: skip
+                            "timestamp": to_ms(pd.Timestamp(date))})  # fmt: skip
         return out
 
     def _open_interest_hist(self, query: dict[str, str], now: pd.Timestamp) -> list[dict[str, Any]]:
@@ -423,7 +424,7 @@ class ReplayServer(MarketsServer):
         columns = ["date", "sum_open_interest", "sum_open_interest_value"]
         return [
             {"symbol": tape.symbol, "sumOpenInterest": _num(oi, 8), "sumOpenInterestValue": _num(value, 8),
-             "timestamp": _ms(pd.Timestamp(date))}
+             "timestamp": to_ms(pd.Timestamp(date))}
             for date, oi, value in rows[columns].itertuples(index=False)
             if np.isfinite(oi) and np.isfinite(value)
         ]  # fmt: skip
@@ -436,4 +437,4 @@ class ReplayServer(MarketsServer):
             raise BinanceRequestError(-4108, "Open interest was not recorded at this time.", HTTPStatus.NOT_FOUND)
         _, qty = self._prices(tape.symbol)
         return {"symbol": tape.symbol, "openInterest": _num(float(rows["sum_open_interest"].iloc[-1]), qty),
-                "time": _ms(now)}  # fmt: skip
+                "time": to_ms(now)}  # fmt: skip
