@@ -103,6 +103,42 @@ class NotAnalysedYetError(LookupError):
     """A pair has no analysed candles (yet): the bot has just started, or its candles are missing."""
 
 
+class TradeNotes:
+    """HYDRA's custom data on trades, read through a cache.
+
+    Freqtrade's backtest lookup scans every trade's custom data on each read, and the exits read
+    several keys per trade and candle (on a fresh trade object each time). The cache is keyed by
+    the trade's id, pair and open date, and emptied whenever time goes back (a new backtest or
+    hyperopt epoch reuses ids). Every HYDRA write goes through :meth:`set`, so the cache never
+    differs from the trade.
+    """
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple, dict[str, Any]] = {}
+        self._now: datetime | None = None
+
+    def clock(self, now: datetime) -> None:
+        """Called every loop: time going back means another run; forget everything."""
+        if self._now is not None and now < self._now:
+            self._cache.clear()
+        self._now = now
+
+    @staticmethod
+    def _key(trade: Any) -> tuple:
+        return trade.id, trade.pair, trade.open_date_utc
+
+    def get(self, trade: Any, key: str, default: Any = None) -> Any:
+        notes = self._cache.setdefault(self._key(trade), {})
+        if key not in notes:
+            notes[key] = trade.get_custom_data(key)
+        value = notes[key]
+        return default if value is None else value
+
+    def set(self, trade: Any, key: str, value: Any) -> None:
+        trade.set_custom_data(key, value)
+        self._cache.setdefault(self._key(trade), {})[key] = value
+
+
 def fail_closed(default: Any) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """Return ``default`` (the refusing answer) when the wrapped callback raises, and log why."""
 
@@ -207,6 +243,7 @@ class HydraBridge:
         self.news_gate: NewsGate | None = None
         self.analyst_thread: AnalystThread | None = None
         self.decisions: DecisionJournal | None = None
+        self._notes = TradeNotes()
 
     # bot_start
     def start(self) -> None:
@@ -548,6 +585,7 @@ class HydraBridge:
 
     def check_kill_switches(self, current_time: datetime) -> list[Firing]:
         """Bring the kill switches up to ``current_time`` (every loop, and before every exit and entry decision)."""
+        self._notes.clock(current_time)
         return self.kill.check(current_time, self._equity)
 
     def _equity(self, now: datetime) -> float | None:
@@ -707,8 +745,8 @@ class HydraBridge:
         thesis health are stored with them (once, and filled in for a trade opened by an older HYDRA
         while its signal candle is still at hand).
         """
-        stop, target = trade.get_custom_data(STOP_KEY), trade.get_custom_data(TARGET_KEY)
-        if stop is not None and target is not None and trade.get_custom_data(ENTRY_KEY) == ENTRY_VERSION:
+        stop, target = self._notes.get(trade, STOP_KEY), self._notes.get(trade, TARGET_KEY)
+        if stop is not None and target is not None and self._notes.get(trade, ENTRY_KEY) == ENTRY_VERSION:
             return float(stop), float(target)
         frame, _ = self.strategy.dp.get_analyzed_dataframe(trade.pair, self.strategy.timeframe)
         tf = pd.Timedelta(minutes=timeframe_to_minutes(self.strategy.timeframe))
@@ -728,16 +766,16 @@ class HydraBridge:
         if found:
             row = rows.iloc[-1]
             against = self.ready.regime_against(row, trade.is_short)
-            if against is not None and trade.get_custom_data(REGIME_CLEAR_KEY) is None:
-                trade.set_custom_data(REGIME_CLEAR_KEY, not against)
+            if against is not None and self._notes.get(trade, REGIME_CLEAR_KEY) is None:
+                self._notes.set(trade, REGIME_CLEAR_KEY, not against)
             health = self.ready.thesis_health(row, tag, trade.is_short)
-            if health is not None and trade.get_custom_data(HEALTH_ENTRY_KEY) is None:
-                trade.set_custom_data(HEALTH_ENTRY_KEY, round(health, 4))
-        if self.news_gate is not None and trade.get_custom_data(NEWS_KEY) is None:  # the analyst's word at entry
+            if health is not None and self._notes.get(trade, HEALTH_ENTRY_KEY) is None:
+                self._notes.set(trade, HEALTH_ENTRY_KEY, round(health, 4))
+        if self.news_gate is not None and self._notes.get(trade, NEWS_KEY) is None:  # the analyst's word at entry
             verdict = self.news_gate.verdict(trade.pair.split("/", 1)[0], trade.open_date_utc)
             said = "none in force" if verdict is None else f"{verdict.action} ({verdict.confidence:.2f})"
-            trade.set_custom_data(NEWS_KEY, said)
-        trade.set_custom_data(ENTRY_KEY, ENTRY_VERSION)
+            self._notes.set(trade, NEWS_KEY, said)
+        self._notes.set(trade, ENTRY_KEY, ENTRY_VERSION)
         return float(stop), float(target)
 
     def _record_stop_and_target(self, trade: Trade, rows: pd.DataFrame, tag: str) -> tuple[float, float]:
@@ -749,17 +787,17 @@ class HydraBridge:
             target = float(rows[col.signal_column(tag, "exp_ret_pct")].iloc[-1])
         if not (stop > 0 and target > 0):
             raise ValueError(f"no usable stop/target for {trade.pair} ({stop}, {target})")
-        trade.set_custom_data(STOP_KEY, stop)
-        trade.set_custom_data(TARGET_KEY, target)
+        self._notes.set(trade, STOP_KEY, stop)
+        self._notes.set(trade, TARGET_KEY, target)
         # What L2/L3 thought of the entry, kept with the trade (FreqUI and /status show custom data).
         score = rows[col.ML_SCORE].iloc[-1] if col.ML_SCORE in rows else None
         if score is not None and pd.notna(score):
-            trade.set_custom_data(SCORE_KEY, round(float(score), 4))
+            self._notes.set(trade, SCORE_KEY, round(float(score), 4))
         if col.REGIME in rows:
-            trade.set_custom_data(REGIME_KEY, str(rows[col.REGIME].iloc[-1]))
+            self._notes.set(trade, REGIME_KEY, str(rows[col.REGIME].iloc[-1]))
         sizing = self._sizing.pop(trade.pair, None)
         if sizing is not None:
-            trade.set_custom_data(SIZING_KEY, sizing)
+            self._notes.set(trade, SIZING_KEY, sizing)
         return stop, target
 
     # exit side: never blocks
@@ -783,15 +821,15 @@ class HydraBridge:
         A failure to read the thesis leaves the stop where the trade's history put it, logged.
         """
         stop_pct, _ = self.record_entry(trade)
-        lowest = float(trade.get_custom_data(HEALTH_MIN_KEY, 1.0))
+        lowest = float(self._notes.get(trade, HEALTH_MIN_KEY, 1.0))
         try:
             row = self._newest_row(trade.pair)
             if row is not None:
                 now = self.ready.thesis_health(row, trade.enter_tag, trade.is_short)
-                ratio = health_ratio(trade.get_custom_data(HEALTH_ENTRY_KEY), now)
+                ratio = health_ratio(self._notes.get(trade, HEALTH_ENTRY_KEY), now)
                 if ratio is not None and ratio < lowest:
                     lowest = round(ratio, 4)
-                    trade.set_custom_data(HEALTH_MIN_KEY, lowest)
+                    self._notes.set(trade, HEALTH_MIN_KEY, lowest)
         except Exception:
             logger.exception("HYDRA thesis health failed for %s trade %s; the stop stays", trade.pair, trade.id)
         return tightened_stop_pct(stop_pct, lowest, self.ready.cfg.risk.stop_tighten_floor)
@@ -834,15 +872,15 @@ class HydraBridge:
         if row is None:
             return None
         against = self.ready.regime_against(row, trade.is_short)
-        was_clear = trade.get_custom_data(REGIME_CLEAR_KEY)
+        was_clear = self._notes.get(trade, REGIME_CLEAR_KEY)
         if against is None:
             return None
         if was_clear is None:  # a trade whose signal candle was not seen: watch from now on
-            trade.set_custom_data(REGIME_CLEAR_KEY, not against)
+            self._notes.set(trade, REGIME_CLEAR_KEY, not against)
             return None
         if not against:
             if not was_clear:
-                trade.set_custom_data(REGIME_CLEAR_KEY, True)
+                self._notes.set(trade, REGIME_CLEAR_KEY, True)
             return None
         reason = self.ready.regime_break(row, was_clear, trade.is_short)
         if reason is None:

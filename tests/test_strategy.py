@@ -2,6 +2,7 @@
 
 import importlib.util
 import inspect
+import itertools
 import json
 import logging
 from datetime import UTC, datetime, timedelta
@@ -131,8 +132,10 @@ def test_wrapped_callbacks_keep_their_signature_for_freqtrade():
 
 
 class FakeTrade:
+    ids = itertools.count(1)  # as Freqtrade's: every trade its own
+
     def __init__(self, open_date, is_short=False, enter_tag="FUNDING_SQUEEZE"):
-        self.id, self.pair, self.enter_tag = 1, "BTC/USDT:USDT", enter_tag
+        self.id, self.pair, self.enter_tag = next(FakeTrade.ids), "BTC/USDT:USDT", enter_tag
         self.open_date_utc, self.open_rate, self.is_short, self.leverage = open_date, 100.0, is_short, 5.0
         self.custom = {}
 
