@@ -53,7 +53,8 @@ def run(command: list[str], log: Path) -> tuple[float, float]:
         done.set()
         watcher.join()
     if code != 0:
-        raise SystemExit(f"{command[3:6]} failed ({code}); see {log}")
+        tail = "\n".join(log.read_text().splitlines()[-20:])
+        raise SystemExit(f"{log.stem} failed ({code}); the end of its log:\n{tail}")
     return elapsed, peak / 2**20
 
 
@@ -98,7 +99,8 @@ def main() -> None:
             figures[name] = run(command, log)
             trades = next((line.split("│")[2].strip() for line in log.read_text().splitlines()
                            if "Total/Daily Avg Trades" in line), "?")  # fmt: skip
-            print(f"  {name:15} {figures[name][0]:7.1f} s   peak RSS {figures[name][1]:7.0f} MiB   trades/day {trades}")
+            wall, peak = figures[name]
+            print(f"  {name:15} {wall:7.1f} s   peak RSS {peak:7.0f} MiB   trades {trades} (total / a day)")
         ratio = figures["Hydra"][0] / figures["SampleStrategy"][0]
         print(f"  Hydra / sample wall time: {ratio:.2f}x (target: at most 2x)")
 

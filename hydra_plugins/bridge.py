@@ -107,11 +107,13 @@ class TradeNotes:
     """HYDRA's custom data on trades, read through a cache.
 
     Freqtrade's backtest lookup scans every trade's custom data on each read, and the exits read
-    several keys per trade and candle (on a fresh trade object each time). The cache is keyed by
-    the trade's id, pair and open date, and emptied whenever time goes back (a new backtest or
-    hyperopt epoch reuses ids). Every HYDRA write goes through :meth:`set`, so the cache never
-    differs from the trade.
+    several keys per trade and candle (on a fresh trade object each time). The cache is keyed by the
+    trade's id, pair and open date (ids never repeat within a run; each strategy load builds a new
+    bridge), and as a backstop it is emptied whenever time goes back. A write goes to the trade and
+    drops the cached key, so the next read sees exactly what Freqtrade stored.
     """
+
+    MAX_TRADES = 2000  # a live bot's closed trades are not kept for ever: past this the cache starts over
 
     def __init__(self) -> None:
         self._cache: dict[tuple, dict[str, Any]] = {}
@@ -119,7 +121,7 @@ class TradeNotes:
 
     def clock(self, now: datetime) -> None:
         """Called every loop: time going back means another run; forget everything."""
-        if self._now is not None and now < self._now:
+        if (self._now is not None and now < self._now) or len(self._cache) > self.MAX_TRADES:
             self._cache.clear()
         self._now = now
 
@@ -136,7 +138,7 @@ class TradeNotes:
 
     def set(self, trade: Any, key: str, value: Any) -> None:
         trade.set_custom_data(key, value)
-        self._cache.setdefault(self._key(trade), {})[key] = value
+        self._cache.get(self._key(trade), {}).pop(key, None)
 
 
 def fail_closed(default: Any) -> Callable[[Callable[..., T]], Callable[..., T]]:
