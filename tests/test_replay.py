@@ -218,3 +218,11 @@ def test_hydra_replay_serves_while_a_command_runs_and_returns_its_status():
         subprocess.run([sys.executable, "-m", "hydra_plugins.cli", "replay", "--overlay", "--port", "1"],
                        capture_output=True, text=True, cwd=ROOT).stdout
     )["hydra"]["intel"]["binance_rest_url"] == "http://127.0.0.1:1"  # fmt: skip
+
+
+def test_the_shipped_replay_overlay_is_the_one_hydra_prints():
+    from hydra_plugins.commands.replay import DEFAULT_PORT, overlay
+
+    shipped = json.loads((ROOT / "config" / "replay.json").read_text())
+    assert shipped == overlay(f"http://127.0.0.1:{DEFAULT_PORT}")
+    assert shipped["exchange"]["enable_ws"] is False  # the replay speaks REST only
