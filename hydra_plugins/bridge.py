@@ -119,11 +119,13 @@ class TradeNotes:
         self._cache: dict[tuple, dict[str, Any]] = {}
         self._now: datetime | None = None
 
-    def clock(self, now: datetime) -> None:
-        """Called every loop: time going back means another run; forget everything."""
-        if (self._now is not None and now < self._now) or len(self._cache) > self.MAX_TRADES:
+    def clock(self, now: datetime) -> bool:
+        """Called every loop: time going back means another run; forget everything (and say so)."""
+        back = self._now is not None and now < self._now
+        if back or len(self._cache) > self.MAX_TRADES:
             self._cache.clear()
         self._now = now
+        return back
 
     @staticmethod
     def _key(trade: Any) -> tuple:
@@ -246,6 +248,7 @@ class HydraBridge:
         self.analyst_thread: AnalystThread | None = None
         self.decisions: DecisionJournal | None = None
         self._notes = TradeNotes()
+        self._rows: dict[str, tuple[pd.Timestamp, pd.Series]] = {}  # pair -> its newest analysed candle
 
     # bot_start
     def start(self) -> None:
@@ -587,7 +590,8 @@ class HydraBridge:
 
     def check_kill_switches(self, current_time: datetime) -> list[Firing]:
         """Bring the kill switches up to ``current_time`` (every loop, and before every exit and entry decision)."""
-        self._notes.clock(current_time)
+        if self._notes.clock(current_time):  # another run (a hyperopt epoch): its candles are other candles
+            self._rows.clear()
         return self.kill.check(current_time, self._equity)
 
     def _equity(self, now: datetime) -> float | None:
@@ -629,9 +633,19 @@ class HydraBridge:
 
     # entry side: fail closed
     def _newest_row(self, pair: str) -> pd.Series | None:
-        """The pair's newest closed candle as analysed (None before its first analysis)."""
+        """The pair's newest closed candle as analysed (None before its first analysis).
+
+        Taking a row of some 200 columns costs more than what is read from it, and the exit, stop and
+        entry callbacks ask for the same candle several times: it is kept until the pair's next candle.
+        """
         frame, _ = self.strategy.dp.get_analyzed_dataframe(pair, self.strategy.timeframe)
-        return None if frame is None or frame.empty else frame.iloc[-1]
+        if frame is None or frame.empty:
+            return None
+        newest = frame["date"].iat[-1]
+        kept = self._rows.get(pair)
+        if kept is None or kept[0] != newest:
+            kept = self._rows[pair] = (newest, frame.iloc[-1])
+        return kept[1]
 
     def _signal_row(self, pair: str, entry_tag: str | None = None, side: str | None = None) -> Mapping[str, Any]:
         """The newest closed candle; for an operator's forced entry, as :meth:`HydraPipeline.operator_row` sees it."""

@@ -162,7 +162,10 @@ def test_regime_break_fires_on_a_later_flip_and_watches_older_trades_from_now(tm
     older.custom = {"hydra_stop_pct": 2.0, "hydra_target_pct": 3.0}
     t = datetime(2024, 3, 1, 1, 0, 5, tzinfo=UTC)
     assert bridge.exit(faded, t, 100.0) is None and faded.custom["hydra_regime_was_clear"] is True  # it cleared
-    frame[col.REGIME_AGAINST_LONG] = True  # then turns against both, volatility still extreme
+    # The next candle turns against both, volatility still extreme.
+    later = frame.iloc[[-1]].assign(date=frame["date"].iloc[-1] + pd.Timedelta(minutes=15))
+    bridge.strategy.dp.frame = pd.concat([frame, later.assign(**{col.REGIME_AGAINST_LONG: True})], ignore_index=True)
+    t += timedelta(minutes=15)
     assert bridge.exit(older, t, 100.0) is None and older.custom["hydra_regime_was_clear"] is False  # first seen
     assert bridge.exit(faded, t, 100.0) == "hydra_kill_regime_break"
 
