@@ -13,29 +13,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import get_args
 
+from hydra_plugins.commands.botfiles import DEFAULT_USERDIR, load_bot_config, user_path
 from hydra_plugins.core.config import KillSwitchConfig, KillSwitchName, load_hydra_config
 from hydra_plugins.core.errors import HydraError
 from hydra_plugins.risk.journal import BACKTEST_JOURNAL, RiskJournal, count_events, read_journal
 from hydra_plugins.risk.kill_switch import KillSwitchState
-
-DEFAULT_USERDIR = "user_data"
 
 
 def _settings(args: argparse.Namespace) -> KillSwitchConfig:
     """The kill switch settings of the bot's config (-c, merged in order), else the defaults."""
     if not args.config:
         return KillSwitchConfig()
-    from freqtrade.configuration.load_config import load_from_files
-
-    return load_hydra_config(load_from_files(args.config).get("hydra")).risk.kill_switches
-
-
-def _under(userdir: str, path: str) -> Path:
-    return Path(path) if Path(path).is_absolute() else Path(userdir) / path
+    return load_hydra_config(load_bot_config(args.config).get("hydra")).risk.kill_switches
 
 
 def _state_path(args: argparse.Namespace) -> Path:
-    return Path(args.state) if args.state else _under(args.userdir, _settings(args).state_path)
+    return Path(args.state) if args.state else user_path(args.userdir, _settings(args).state_path)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -67,7 +60,7 @@ def cmd_clear(args: argparse.Namespace) -> int:
     state = KillSwitchState.open(path)
     gone = state.clear(switch=args.switch, pair=args.pair)
     state.save()
-    journal = RiskJournal(_under(args.userdir, _settings(args).journal_path))
+    journal = RiskJournal(user_path(args.userdir, _settings(args).journal_path))
     now = datetime.now(UTC)
     for f in gone:
         journal.write("cleared", now, code=f.switch, pair=f.scope, reason=f"hydra risk clear: {f.reason}")

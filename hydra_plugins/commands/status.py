@@ -16,15 +16,14 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
+from hydra_plugins.commands.botfiles import DEFAULT_USERDIR, load_bot_config, user_path
 from hydra_plugins.core.config import HydraConfig, load_hydra_config
 from hydra_plugins.core.decisions import Decision, DecisionJournal, render_table
 from hydra_plugins.core.errors import HydraError
 from hydra_plugins.risk.kill_switch import KillSwitchState
 
 logger = logging.getLogger("hydra")
-DEFAULT_USERDIR = "user_data"
 STALE_AFTER = timedelta(minutes=35)  # two 15m candles and a loop: the bot is probably not running
 
 
@@ -38,23 +37,11 @@ class BotFiles:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> BotFiles:
-        ft: dict[str, Any] = {}
-        if args.config:
-            from freqtrade.configuration.load_config import load_from_files
-            from freqtrade.exceptions import OperationalException
-
-            try:
-                ft = load_from_files(args.config)
-            except OperationalException as exc:
-                raise HydraError(f"config {args.config}: {exc}") from None
+        ft = load_bot_config(args.config)
         cfg = load_hydra_config(ft.get("hydra")) if ft else HydraConfig()
-
-        def under(path: str) -> Path:
-            return Path(path) if Path(path).is_absolute() else Path(args.userdir) / path
-
-        journal = Path(args.journal) if getattr(args, "journal", None) else under(cfg.decisions_path)
+        journal = Path(args.journal) if args.journal else user_path(args.userdir, cfg.decisions_path)
         pairs = list(ft.get("exchange", {}).get("pair_whitelist", []))
-        return cls(journal, under(cfg.risk.kill_switches.state_path), pairs)
+        return cls(journal, user_path(args.userdir, cfg.risk.kill_switches.state_path), pairs)
 
     def journal(self) -> DecisionJournal:
         if not self.decisions.is_file():

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from hydra_plugins.core.sqlite import to_ms
+from hydra_plugins.intel.sources.binance_rest import DEPTH_LIMITS, PERIODS
 from hydra_plugins.replay.clock import ReplayClock
 from hydra_plugins.replay.markets import MarketsServer, Reply, binance_error
 from hydra_plugins.replay.tape import INTERVALS, RATIO_COLUMNS, SymbolTape
@@ -37,8 +38,6 @@ from hydra_plugins.replay.tape import INTERVALS, RATIO_COLUMNS, SymbolTape
 logger = logging.getLogger(__name__)
 
 FAULT_KINDS = ("timeout", "error", "rate_limit", "garbage", "stale")
-FUTURES_DATA_PERIODS = ("5m", "15m", "30m", "1h", "2h", "4h", "6h", "12h", "1d")
-DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
 
 
 class BinanceRequestError(Exception):
@@ -384,7 +383,7 @@ class ReplayServer(MarketsServer):
     def _metrics(self, query: dict[str, str], now: pd.Timestamp) -> tuple[SymbolTape, pd.DataFrame, int]:
         tape = self._tape(query)
         period = query.get("period")
-        if period not in FUTURES_DATA_PERIODS:
+        if period not in PERIODS:
             raise BinanceRequestError(-1130, "Invalid data sent for a parameter.")
         start, end = self._window(query)
         minutes = INTERVALS[period]

@@ -35,7 +35,6 @@ RATIO_COLUMNS = {
     "topLongShortPositionRatio": "sum_toptrader_long_short_ratio",
 }
 RATIO_HISTORY = pd.Timedelta(days=30)  # the futures-data endpoints serve only the last 30 days
-BOOK_LEVELS = 1000
 
 
 class TapeError(HydraError):
