@@ -6,8 +6,10 @@ hydra markets overlay [--port PORT]      print the config overlay that points cc
 hydra markets snapshot [--output FILE]   refresh the snapshot from Binance (needs internet)
 hydra config check -c CONFIG [-c ...]    validate a config's "hydra" section
 hydra report signals [--timerange ...]   event study of the five signals (table, CSV, PNG)
+hydra report backtest [RESULT]           HTML report with plots of a Freqtrade backtest (or a walk-forward)
 hydra calibrate cascade                  refit the cascade probability and measure it on later data
 hydra train scorer|regime|all [--days N] train the signal scorer / regime classifier, walk-forward validated
+hydra evaluate [--timerange ...]         Hydra vs its ablations, SampleStrategy, buy-and-hold: one table, one plot
 hydra evaluate walk-forward              retrain per window, backtest each next window with the models of its time
 hydra risk status|clear|journal          kill switches in force, end a cool-down, count refusals and firings
 hydra news fetch|import|show             news for the analyst: CryptoCompare, CSV archives, what a pair's analyst read
@@ -30,6 +32,7 @@ import httpx
 
 from hydra_plugins.commands import DEFAULT_CONFIG, DEFAULT_PARAMS, DEFAULT_STORE, default_data_root, signal_overrides
 from hydra_plugins.commands.evaluate import add_parser as add_evaluate_parser
+from hydra_plugins.commands.evaluate import add_report_parser as add_report_backtest_parser
 from hydra_plugins.commands.llm import add_parser as add_llm_parser
 from hydra_plugins.commands.news import add_parser as add_news_parser
 from hydra_plugins.commands.replay import add_parser as add_replay_parser
@@ -406,7 +409,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--timeframe", default="15m")
         p.add_argument("--store", default=DEFAULT_STORE, help="intel store with recorded series, used when present")
 
-    r = groups.add_parser("report", help="research reports on recorded history")
+    r = groups.add_parser("report", help="reports: a backtest result (HTML, plots), the signals' event study")
     rsub = r.add_subparsers(dest="action", required=True)
     p = rsub.add_parser("signals", help="event study: hit rate and return after fees and funding, per signal")
     research_args(p)
@@ -417,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", help="thresholds from a strategy parameter file, e.g. user_data/strategies/hydra.json")
     p.add_argument("--output-dir", default="user_data/hydra/reports")
     p.set_defaults(func=cmd_report_signals)
+    add_report_backtest_parser(rsub)
 
     k = groups.add_parser("calibrate", help="calibrate L2 estimates on history")
     ksub = k.add_subparsers(dest="action", required=True)

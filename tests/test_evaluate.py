@@ -219,6 +219,26 @@ def test_walk_forward_backtest_end_to_end(tmp_path, clean_env, capsys):
         assert (out / name).stat().st_size > 0
     assert (out / "walk_forward_equity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+    # The same backtest report as hydra report backtest, with the out-of-sample run as its headline.
+    assert "Report (out of sample):" in printed
+    summary = json.loads((out / "report.json").read_text())
+    totals = json.loads((out / "walk_forward.json").read_text())["totals"]
+    rows = {m["strategy"]: m for m in summary["metrics"]}
+    assert list(rows) == [
+        "Hydra, walk-forward (models of their time)", "Hydra, walk-forward, no models", "Buy-and-hold (equal weight)"
+    ]  # fmt: skip
+    for run, label in (
+        ("models", "Hydra, walk-forward (models of their time)"),
+        ("baseline", "Hydra, walk-forward, no models"),
+    ):
+        assert rows[label]["trades"] == totals[run]["trades"]
+        assert rows[label]["final_balance"] == pytest.approx(totals[run]["final_balance"], rel=1e-9)
+    assert summary["title"] == "HYDRA walk-forward backtest (out of sample)"
+    assert summary["ml"]["signals"] > 0  # judged by each window's own scorer
+    assert sum(r["trades"] for r in summary["per_regime"]) == totals["models"]["trades"]
+    assert "unknown" not in {r["regime at entry"] for r in summary["per_regime"]}
+    assert (out / "report_equity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
     report = json.loads((out / "walk_forward.json").read_text())
     windows = report["windows"]
     assert [(w["test_start"][:10], w["test_end"][:10]) for w in windows] == [

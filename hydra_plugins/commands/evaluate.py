@@ -1,8 +1,13 @@
-"""``hydra evaluate walk-forward``: an honest out-of-sample equity curve from the development data.
+"""``hydra evaluate``, ``hydra evaluate walk-forward`` and ``hydra report backtest``: HYDRA's evidence.
 
-Retrains the models on rolling (or expanding) windows and backtests each following window with
-the models of its time, then the same windows without models; see
-:mod:`hydra_plugins.training.evaluate`.
+* ``hydra evaluate --timerange …``: Hydra, its ablations (no ML gate, no LLM gate, no kill
+  switches), Freqtrade's sample strategy and buy-and-hold, backtested in one run on the same data;
+  one table, one plot, one report (:mod:`hydra_plugins.evaluation.compare`).
+* ``hydra evaluate walk-forward``: retrains the models on rolling (or expanding) windows and
+  backtests each following window with the models of its time, then without models
+  (:mod:`hydra_plugins.training.evaluate`); its report's headline figures are out of sample.
+* ``hydra report backtest [RESULT]``: the report for any Freqtrade backtest result, or for a
+  walk-forward folder (:mod:`hydra_plugins.evaluation.report`).
 """
 
 from __future__ import annotations
@@ -13,7 +18,11 @@ from pathlib import Path
 from hydra_plugins.commands import DEFAULT_CONFIG, DEFAULT_PARAMS, DEFAULT_STORE, default_data_root, signal_overrides
 
 DEFAULT_TIMERANGE = "20220101-20230701"  # the development span; later data stays held out
+HELD_OUT_TIMERANGE = "20230701-20240630"  # after the shipped models' training span: out of sample for them
 DEFAULT_OUTPUT = "user_data/hydra/walk_forward"
+DEFAULT_EVALUATE_OUTPUT = "user_data/hydra/evaluate"
+DEFAULT_RESULTS = "user_data/backtest_results"
+DATADIR_HELP = "Freqtrade data folder (default: $HYDRA_DATA_DIR/binance, else ../shared/data/binance)"
 MODEL_CHOICES = ("scorer", "regime", "all")  # as training.evaluate.MODEL_CHOICES, which is slow to import
 
 
@@ -22,7 +31,7 @@ def cmd_walk_forward(args: argparse.Namespace) -> int:
     from hydra_plugins.training.evaluate import walk_forward_backtest
 
     configs = args.config or [DEFAULT_CONFIG]
-    datadir = Path(args.datadir) if args.datadir else default_data_root() / "binance"
+    datadir = _datadir(args)
     result = walk_forward_backtest(
         [Path(c) for c in configs],
         datadir,
@@ -43,13 +52,142 @@ def cmd_walk_forward(args: argparse.Namespace) -> int:
     )
     print(result.files["markdown"].read_text())
     print("Wrote " + ", ".join(str(p) for p in result.files.values()))
+    from hydra_plugins.evaluation.compare import walk_forward_report
+
+    _, files = walk_forward_report(
+        Path(args.output_dir), datadir, store=_store(args), overrides=signal_overrides(args.params)
+    )
+    print(f"Report (out of sample): {files['html']}")
     return 0
+
+
+def _store(args: argparse.Namespace) -> Path | None:
+    return Path(args.store) if args.store else None
+
+
+def _datadir(args: argparse.Namespace) -> Path:
+    return Path(args.datadir) if args.datadir else default_data_root() / "binance"
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Backtest Hydra, its ablations and the references on one span; print the table, write the report."""
+    from hydra_plugins.evaluation.compare import evaluate
+    from hydra_plugins.evaluation.report import METRIC_COLUMNS, markdown_table
+
+    output = Path(args.output_dir) / args.timerange
+    result = evaluate(
+        [Path(c) for c in args.config or [DEFAULT_CONFIG]],
+        _datadir(args),
+        args.timerange,
+        output,
+        pairs=args.pairs,
+        wallet=args.wallet,
+        store=_store(args),
+        overrides=signal_overrides(args.params),
+        progress=lambda step: print(f"hydra evaluate: {step}", flush=True),
+    )
+    print(markdown_table(result.report.metrics, METRIC_COLUMNS))
+    for note in result.report.notes:
+        print(f"- {note}")
+    print(f"Report: {result.files['html']} (table {result.files['markdown']}, plot {result.files['equity']})")
+    return 0
+
+
+def cmd_report_backtest(args: argparse.Namespace) -> int:
+    """Write the HTML report of a Freqtrade backtest result, or of a walk-forward folder."""
+    from hydra_plugins.core.config import load_hydra_config
+    from hydra_plugins.evaluation.compare import walk_forward_report
+    from hydra_plugins.evaluation.evidence import ScorerWindow, input_coverage, ml_accuracy
+    from hydra_plugins.evaluation.report import (
+        build_report,
+        load_prices,
+        load_result,
+        missing_pairs,
+        model_sample_notes,
+        research_data,
+        scorer_note,
+    )
+    from hydra_plugins.evaluation.report import write_report as write_html
+    from hydra_plugins.training.evaluate import freqtrade_time
+
+    source = Path(args.result)
+    datadir, overrides = _datadir(args), signal_overrides(args.params)
+    if (source / "walk_forward.json").is_file():
+        report, files = walk_forward_report(source, datadir, store=_store(args), overrides=overrides)
+    else:
+        loaded = load_result(source, args.strategy)
+        span, run = loaded.span, loaded.run
+        cfg = load_hydra_config(run.config.get("hydra"))
+        prices = load_prices(datadir, loaded.pairs, span)
+        timeframe = str(loaded.stats["timeframe"])
+        timerange = f"{freqtrade_time(span.start)}-{freqtrade_time(span.end)}"
+        hydra = "hydra" in run.config
+        data = research_data(datadir, timeframe, _store(args))
+        scorer = [ScorerWindow(Path(cfg.alpha.scorer.path), span.start, span.end)]
+        ml = ml_accuracy(cfg, data, loaded.pairs, timerange, scorer, overrides) if hydra else None
+        report = build_report(
+            f"{run.label} backtest",
+            [f"Freqtrade backtest result {run.source}.", *(model_sample_notes(cfg, span) if hydra else [])],
+            [run],
+            span,
+            loaded.pairs,
+            prices,
+            ml=ml,
+            ml_note=scorer_note(cfg, run, ml is not None) if hydra else "Not a HYDRA backtest: no ML accuracy.",
+            inputs=input_coverage(cfg, data, loaded.pairs, timerange) if hydra else None,
+            notes=missing_pairs(loaded.pairs, prices[1]),
+        )
+        files = write_html(report, Path(args.output_dir))
+    print(files["markdown"].read_text())
+    print(f"Report: {files['html']}")
+    return 0
+
+
+def add_report_parser(rsub: argparse._SubParsersAction) -> None:
+    """Add ``hydra report backtest`` to the ``hydra report`` group's actions ``rsub``."""
+    p = rsub.add_parser(
+        "backtest", help="HTML report with plots of a Freqtrade backtest result (or a walk-forward folder)"
+    )
+    p.add_argument(
+        "result",
+        nargs="?",
+        default=DEFAULT_RESULTS,
+        help=f"a result .zip, a folder of them (its newest) or a walk-forward folder (default {DEFAULT_RESULTS})",
+    )
+    p.add_argument("--strategy", help="the strategy's results to report, when the result holds several (default Hydra)")
+    p.add_argument("--datadir", help=DATADIR_HELP)
+    p.add_argument("--store", default=DEFAULT_STORE, help="intel store the input coverage reads, when present")
+    p.add_argument("--params", help=f"signal thresholds (default: {DEFAULT_PARAMS} when present, as the backtests)")
+    p.add_argument("--output-dir", default="user_data/hydra/reports", help="where the report goes (a backtest result)")
+    p.set_defaults(func=cmd_report_backtest)
 
 
 def add_parser(groups: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``hydra evaluate`` and its ``walk-forward`` action to the CLI's subcommand ``groups``."""
-    e = groups.add_parser("evaluate", help="out-of-sample evaluation: walk-forward backtest with retrained models")
-    esub = e.add_subparsers(dest="action", required=True)
+    e = groups.add_parser(
+        "evaluate",
+        help="Hydra vs its ablations, Freqtrade's sample strategy and buy-and-hold (one run); walk-forward",
+        description="Without an action: backtest Hydra, Hydra without the ML gate / the LLM gate / kill switches, "
+        "Freqtrade's SampleStrategy and buy-and-hold on the same data; print one table, write one report.",
+    )
+    e.add_argument("-c", "--config", action="append", help=f"config file (repeatable; default {DEFAULT_CONFIG})")
+    e.add_argument(
+        "--timerange",
+        default=HELD_OUT_TIMERANGE,
+        help=f"span, YYYYMMDD-YYYYMMDD (default {HELD_OUT_TIMERANGE}: after the shipped models' training data)",
+    )
+    e.add_argument("--datadir", help=DATADIR_HELP)
+    e.add_argument("--pairs", nargs="+", help="pairs (default: the config's whitelist)")
+    e.add_argument("--wallet", type=float, help="starting balance (default: the config's dry_run_wallet)")
+    e.add_argument("--store", default=DEFAULT_STORE, help="intel store the input coverage reads, when present")
+    e.add_argument("--params", help=f"signal thresholds (default: {DEFAULT_PARAMS} when present, as the backtests)")
+    e.add_argument(
+        "--output-dir",
+        default=DEFAULT_EVALUATE_OUTPUT,
+        help=f"the report goes into <output-dir>/<timerange> (default {DEFAULT_EVALUATE_OUTPUT})",
+    )
+    e.set_defaults(func=cmd_evaluate)
+    esub = e.add_subparsers(dest="action")
     p = esub.add_parser(
         "walk-forward",
         help="retrain on rolling windows, backtest each following window with the models of its time and without",
@@ -60,9 +198,7 @@ def add_parser(groups: argparse._SubParsersAction) -> argparse.ArgumentParser:
         action="append",
         help=f"Freqtrade config file (repeatable, merged in order; default {DEFAULT_CONFIG})",
     )
-    p.add_argument(
-        "--datadir", help="Freqtrade data folder (default: $HYDRA_DATA_DIR/binance, else ../shared/data/binance)"
-    )
+    p.add_argument("--datadir", help=DATADIR_HELP)
     p.add_argument("--pairs", nargs="+", help="pairs (default: the config's whitelist)")
     p.add_argument(
         "--timerange", default=DEFAULT_TIMERANGE, help=f"span to walk, YYYYMMDD-YYYYMMDD (default {DEFAULT_TIMERANGE})"

@@ -27,9 +27,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
-import subprocess
-import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -38,7 +35,6 @@ from typing import Any
 
 import pandas as pd
 from freqtrade.configuration.load_config import load_from_files
-from freqtrade.data.btanalysis import load_backtest_data, load_backtest_stats
 from freqtrade.data.metrics import calculate_max_drawdown
 from tqdm import tqdm
 
@@ -46,6 +42,7 @@ from hydra_plugins.core.config import HydraConfig, load_hydra_config
 from hydra_plugins.core.errors import BacktestError
 from hydra_plugins.intel.store import IntelStore
 from hydra_plugins.replay.markets import MarketsServer, ccxt_overlay, load_snapshot
+from hydra_plugins.training.backtests import BacktestRun, model_statuses, run_backtest
 from hydra_plugins.training.history import ResearchData, parse_timerange
 from hydra_plugins.training.models import REGIME_FILE, SCORER_FILE, TrainSpec, train_regime, train_scorer
 
@@ -56,9 +53,6 @@ WITH_MODELS, BASELINE = "models", "baseline"
 RUNS = (WITH_MODELS, BASELINE)
 RUN_TITLES = {WITH_MODELS: "with the models of their time", BASELINE: "without models"}
 DEFAULT_WALLET = 10_000.0
-# What the strategy logs at bot_start per model (pipeline.ModelUse.status): "HYDRA regime model: in use (...)".
-_STATUS_LINE = re.compile(r"HYDRA (signal scorer|regime model): (.*)$")
-_LOG_NAMES = {"signal scorer": "scorer", "regime model": "regime"}
 _DROP_TRADE_COLUMNS = ("orders",)
 
 
@@ -133,6 +127,7 @@ class WalkForwardResult:
     trades: pd.DataFrame
     totals: dict[str, dict[str, float]]
     files: dict[str, Path]
+    entries: pd.DataFrame | None = None  # each trade's signal candle (columns ``run``, ``pair``, ``open_date``...)
 
 
 def freqtrade_time(ts: pd.Timestamp) -> str:
@@ -252,18 +247,8 @@ def _train_window(
     return records
 
 
-def _statuses(logfile: Path) -> dict[str, str]:
-    found = {}
-    if logfile.is_file():
-        for line in logfile.read_text(errors="replace").splitlines():
-            match = _STATUS_LINE.search(line)
-            if match:
-                found[_LOG_NAMES[match.group(1)]] = match.group(2).strip()
-    return found
-
-
 def _with_status(records: Mapping[str, ModelRecord], logfile: Path, window: Window) -> tuple[ModelRecord, ...]:
-    statuses = _statuses(logfile)
+    statuses = model_statuses(logfile)
     out = []
     for record in records.values():
         status = statuses.get(record.name)
@@ -280,10 +265,6 @@ def _with_status(records: Mapping[str, ModelRecord], logfile: Path, window: Wind
     return tuple(out)
 
 
-def _tail(text: str, lines: int = 12) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:])
-
-
 def _backtest(
     run: str,
     window: Window,
@@ -298,29 +279,14 @@ def _backtest(
     window_dir: Path,
     strategy: str,
     extra_args: Sequence[str],
-) -> tuple[dict[str, Any], pd.DataFrame, Path]:
-    out = window_dir / f"backtest_{run}"
-    out.mkdir(parents=True, exist_ok=True)  # must exist, or Freqtrade takes the path as a file-name prefix
+) -> tuple[BacktestRun, Path]:
     logfile = window_dir / f"freqtrade_{run}.log"
-    logfile.unlink(missing_ok=True)
-    cmd = [
-        sys.executable, "-m", "freqtrade", "backtesting", "--strategy", strategy,
-        *(arg for path in config_files for arg in ("-c", str(path))), "-c", str(offline), "-c", str(overlay),
-        "--datadir", str(datadir), "--timerange", window.test_timerange(timeframe), "--pairs", *pairs,
-        "--dry-run-wallet", repr(float(balance)), "--export", "trades", "--backtest-directory", str(out),
-        "--cache", "none", "--enable-protections", "--logfile", str(logfile), *extra_args,
-    ]  # fmt: skip
-    logger.info("window %d %s: %s", window.number, run, " ".join(cmd))
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    (window_dir / f"backtest_{run}.txt").write_text(result.stdout)
-    if result.returncode != 0:
-        raise BacktestError(
-            f"freqtrade backtesting failed (exit {result.returncode}) for window {window.number} ({run}, "
-            f"{window.test_timerange(timeframe)}); its last lines:\n{_tail(result.stderr or result.stdout)}"
-        )
-    stats = load_backtest_stats(out)["strategy"][strategy]
-    trades = load_backtest_data(out, strategy)
-    return stats, trades, logfile
+    result = run_backtest(
+        strategy, [*config_files, offline, overlay], datadir=datadir, timerange=window.test_timerange(timeframe),
+        pairs=pairs, wallet=balance, out=window_dir / f"backtest_{run}", logfile=logfile, extra_args=extra_args,
+        what=f"window {window.number} ({run})",
+    )  # fmt: skip
+    return result, logfile
 
 
 def _max_drawdown(trades: pd.DataFrame, starting_balance: float) -> tuple[float, float]:
@@ -457,7 +423,7 @@ def walk_forward_backtest(
         "strategy": strategy,
     }
     runs: dict[str, list[WindowRun]] = {run: [] for run in RUNS}
-    trade_parts = []
+    trade_parts, entry_parts = [], []
     balance = dict.fromkeys(RUNS, wallet)
     server = MarketsServer(load_snapshot(None), port=0).start()  # a free port: no clash with another backtest
     try:
@@ -477,29 +443,35 @@ def walk_forward_backtest(
                     bar.set_postfix_str(f"window {window.number}: backtest {run}")
                     overlay = window_dir / f"overlay_{run}.json"
                     overlay.write_text(json.dumps(overlays[run], indent=4))
-                    stats, trades, logfile = _backtest(
+                    result, logfile = _backtest(
                         run, window, config_files=config_files, offline=offline, overlay=overlay, datadir=datadir,
                         pairs=pairs, timeframe=timeframe, balance=balance[run], window_dir=window_dir,
                         strategy=strategy, extra_args=extra_args,
                     )  # fmt: skip
                     used = _with_status(records, logfile, window) if run == WITH_MODELS else ()
-                    result = _window_run(run, window, stats, trades, window_dir / f"backtest_{run}", used)
-                    runs[run].append(result)
-                    balance[run] = result.final_balance
+                    window_run = _window_run(
+                        run, window, result.stats, result.trades, window_dir / f"backtest_{run}", used
+                    )
+                    runs[run].append(window_run)
+                    balance[run] = window_run.final_balance
+                    trades = result.trades
                     if not trades.empty:
                         trade_parts.append(
                             trades.drop(columns=[c for c in _DROP_TRADE_COLUMNS if c in trades.columns]).assign(
                                 run=run, window=window.number
                             )
                         )
+                    if result.entries is not None:
+                        entry_parts.append(result.entries.assign(run=run))
                     bar.update()
             bar.close()
     finally:
         server.stop()
     trades = _all_trades(trade_parts)
     totals = {run: _totals(runs[run], trades[trades["run"] == run], wallet) for run in RUNS}
-    files = write_report(settings, windows, runs, trades, totals, output_dir)
-    return WalkForwardResult(settings, windows, runs, trades, totals, files)
+    entries = pd.concat(entry_parts, ignore_index=True) if entry_parts else None
+    files = write_report(settings, windows, runs, trades, totals, output_dir, entries)
+    return WalkForwardResult(settings, windows, runs, trades, totals, files, entries)
 
 
 def _all_trades(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -680,8 +652,10 @@ def write_report(
     trades: pd.DataFrame,
     totals: Mapping[str, Mapping[str, float]],
     output_dir: Path,
+    entries: pd.DataFrame | None = None,
 ) -> dict[str, Path]:
-    """Write ``walk_forward.md``, ``.json``, ``_trades.csv`` and ``_equity.png``; return their paths."""
+    """Write ``walk_forward.md``, ``.json``, ``_trades.csv``, ``_entries.csv`` (each trade's signal candle, when
+    known) and ``_equity.png``; return their paths."""
     files = {
         "markdown": output_dir / "walk_forward.md",
         "json": output_dir / "walk_forward.json",
@@ -704,5 +678,8 @@ def write_report(
     }
     files["json"].write_text(json.dumps(_jsonable(payload), indent=2))
     trades.to_csv(files["trades"], index=False)
+    if entries is not None:
+        files["entries"] = output_dir / "walk_forward_entries.csv"
+        entries.to_csv(files["entries"], index=False)
     plot_equity(equity_curves(trades, windows, settings["wallet"]), windows, settings["wallet"], files["equity"])
     return files

@@ -58,7 +58,7 @@ def _metrics(metrics_dir: Path | None, symbol: str) -> pd.DataFrame | None:
     return pd.concat([read_metrics_file(f) for f in files], ignore_index=True) if files else None
 
 
-def _load(handler, pair: str, timeframe: str, candle_type: CandleType) -> pd.DataFrame:
+def load_candles(handler, pair: str, timeframe: str, candle_type: CandleType) -> pd.DataFrame:
     # Freqtrade 2026.9 fills candle gaps with reset_index(inplace=True), which pandas 3.1 deprecates.
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The inplace keyword", category=DeprecationWarning)
@@ -70,7 +70,7 @@ def load_pair(
 ) -> tuple[pd.DataFrame, IntelInputs] | None:
     """Return a pair's candles from ``warmup`` candles before ``start`` to ``end``, with its intel inputs."""
     handler = get_datahandler(data.datadir, "feather")
-    candles = _load(handler, pair, data.timeframe, CandleType.FUTURES)
+    candles = load_candles(handler, pair, data.timeframe, CandleType.FUTURES)
     if candles.empty:
         logger.warning("no %s %s candles in %s; skipping %s", data.timeframe, "futures", data.datadir, pair)
         return None
@@ -78,8 +78,8 @@ def load_pair(
         first = max(0, int(candles["date"].searchsorted(start)) - warmup)
         candles = candles.iloc[first:].reset_index(drop=True)
     candles = slice_dates(candles, None, end)
-    funding = _load(handler, pair, FUNDING_TIMEFRAME, CandleType.FUNDING_RATE)
-    oi = _load(handler, pair, OPEN_INTEREST_TIMEFRAME, CandleType.OPEN_INTEREST)
+    funding = load_candles(handler, pair, FUNDING_TIMEFRAME, CandleType.FUNDING_RATE)
+    oi = load_candles(handler, pair, OPEN_INTEREST_TIMEFRAME, CandleType.OPEN_INTEREST)
     symbol = pair_to_symbol(pair)
     series = data.store.read_all(symbol) if data.store is not None else {}
     raw = _metrics(data.metrics_dir, symbol)
@@ -138,7 +138,7 @@ def latest_candle(data: ResearchData, pairs: Iterable[str]) -> pd.Timestamp | No
     handler = get_datahandler(data.datadir, "feather")
     newest = None
     for pair in pairs:
-        candles = _load(handler, pair, data.timeframe, CandleType.FUTURES)
+        candles = load_candles(handler, pair, data.timeframe, CandleType.FUTURES)
         if not candles.empty:
             last = candles["date"].iloc[-1]
             newest = last if newest is None else max(newest, last)
