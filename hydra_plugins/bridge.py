@@ -249,6 +249,7 @@ class HydraBridge:
         self.decisions: DecisionJournal | None = None
         self._notes = TradeNotes()
         self._rows: dict[str, tuple[pd.Timestamp, pd.Series]] = {}  # pair -> its newest analysed candle
+        self._step_candle: pd.Timestamp | None = None  # backtests: the newest closed candle at this loop's time
 
     # bot_start
     def start(self) -> None:
@@ -592,6 +593,9 @@ class HydraBridge:
         """Bring the kill switches up to ``current_time`` (every loop, and before every exit and entry decision)."""
         if self._notes.clock(current_time):  # another run (a hyperopt epoch): its candles are other candles
             self._rows.clear()
+        if not self._is_live():
+            tf = pd.Timedelta(minutes=timeframe_to_minutes(self.strategy.timeframe))
+            self._step_candle = pd.Timestamp(current_time).floor(tf) - tf
         return self.kill.check(current_time, self._equity)
 
     def _equity(self, now: datetime) -> float | None:
@@ -637,12 +641,17 @@ class HydraBridge:
 
         Taking a row of some 200 columns costs more than what is read from it, and the exit, stop and
         entry callbacks ask for the same candle several times: it is kept until the pair's next candle.
+        In a backtest every callback of a time step follows ``bot_loop_start`` (which brings the kill
+        switches to that time), so a kept row of the candle before it is the newest without asking
+        Freqtrade, whose backtest answer is a fresh slice of the whole frame.
         """
+        kept = self._rows.get(pair)
+        if kept is not None and kept[0] == self._step_candle:
+            return kept[1]
         frame, _ = self.strategy.dp.get_analyzed_dataframe(pair, self.strategy.timeframe)
         if frame is None or frame.empty:
             return None
         newest = frame["date"].iat[-1]
-        kept = self._rows.get(pair)
         if kept is None or kept[0] != newest:
             kept = self._rows[pair] = (newest, frame.iloc[-1])
         return kept[1]

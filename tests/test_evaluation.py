@@ -286,3 +286,27 @@ def test_hydra_evaluate_and_report_backtest_end_to_end(tmp_path, clean_env, caps
     assert "regime at entry" in single["per_regime"][0]
     assert sum(r["trades"] for r in single["per_regime"]) == rows["Hydra"]["trades"]
     assert "unknown" not in {r["regime at entry"] for r in single["per_regime"]}
+
+
+def test_the_llm_gate_input_says_off_absent_or_how_many_verdicts(tmp_path):
+    from hydra_plugins.alpha.news_verdict import Verdict
+    from hydra_plugins.alpha.verdict_journal import VerdictJournal
+    from hydra_plugins.core.config import load_hydra_config
+    from hydra_plugins.evaluation.evidence import news_gate_coverage
+
+    start, end = pd.Timestamp("2022-03-01", tz="UTC"), pd.Timestamp("2022-04-01", tz="UTC")
+    journal = tmp_path / "llm.sqlite"
+    assert news_gate_coverage(load_hydra_config({}), journal, start, end)["status"].startswith("off")
+    on = load_hydra_config({"alpha": {"news_analyst": {"enabled": True}}})
+    assert news_gate_coverage(on, journal, start, end)["status"].startswith("absent: no verdict journal")
+    store = VerdictJournal(journal)
+    for day in ("2022-02-27", "2022-03-02", "2022-03-30", "2022-04-01"):
+        known = pd.Timestamp(day, tz="UTC").to_pydatetime()
+        store.record_verdict(
+            Verdict(base="BTC", action="hold", confidence=0.8, horizon_hours=4, reasons=("r",), article_ids=("a",),
+                    available_at=known, expires_at=known + pd.Timedelta(hours=1), source="llm"),
+            prompt_hash=None, model="m",
+        )  # fmt: skip
+    assert news_gate_coverage(on, journal, start, end)["status"] == f"recorded: 2 verdicts in {journal}"
+    later = pd.Timestamp("2023-01-01", tz="UTC")
+    assert "holds no verdict in the span" in news_gate_coverage(on, journal, later, later + M15)["status"]

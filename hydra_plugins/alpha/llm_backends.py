@@ -14,14 +14,16 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import anthropic
 import httpx
 
 from hydra_plugins.alpha.news_verdict import TOOL_NAME, verdict_tool
 from hydra_plugins.core.config import NewsAnalystConfig
 from hydra_plugins.core.errors import LLMGateError
+
+if TYPE_CHECKING:  # the SDK takes a second to import: only a bot whose analyst calls Anthropic pays for it
+    import anthropic
 
 
 @dataclass(frozen=True)
@@ -49,10 +51,14 @@ class AnthropicBackend:
 
     def __init__(self, client: anthropic.Anthropic | None = None, *, timeout_s: float = 30.0, retries: int = 2) -> None:
         # The SDK reads ANTHROPIC_API_KEY itself; an empty ANTHROPIC_BASE_URL (a blank .env line) means the default.
+        import anthropic
+
         base_url = os.environ.get("ANTHROPIC_BASE_URL") or ANTHROPIC_URL
         self.client = client or anthropic.Anthropic(base_url=base_url, max_retries=retries, timeout=timeout_s)
 
     def ask(self, model: str, max_tokens: int, system: str, user: str) -> Answer:
+        import anthropic
+
         try:
             message = self.client.messages.create(
                 model=model,

@@ -115,6 +115,14 @@ class VerdictJournal(SqliteFile):
             n, first, last = con.execute("SELECT COUNT(*), MIN(available_at), MAX(expires_at) FROM verdicts").fetchone()
         return None if not n else (int(n), from_ms(first), from_ms(last))
 
+    def count_between(self, start: datetime, end: datetime) -> int:
+        """How many verdicts became known in ``[start, end)``."""
+        with self._connect() as con:
+            (n,) = con.execute(
+                "SELECT COUNT(*) FROM verdicts WHERE available_at >= ? AND available_at < ?", (to_ms(start), to_ms(end))
+            ).fetchone()
+        return int(n)
+
     def verdict_at(self, base: str, when: datetime) -> Verdict | None:
         """The verdict on ``base`` in force at ``when`` (known by then, not expired), or None.
 

@@ -128,9 +128,14 @@ def evaluate(
     wallet: float | None = None,
     store: Path | None = None,
     overrides: Mapping[str, float] | None = None,
+    journal: Path | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Evaluation:
-    """Backtest every variant on ``timerange``, compare them with buy-and-hold, write the report into ``output_dir``."""
+    """Backtest every variant on ``timerange``, compare them with buy-and-hold, write the report into ``output_dir``.
+
+    ``journal`` is the news analyst's verdict journal the backtests read (the inputs table says whether
+    it holds verdicts for the span).
+    """
     config_files = [Path(p) for p in config_files]
     missing = [str(p) for p in config_files if not p.is_file()]
     if missing:
@@ -219,7 +224,7 @@ def evaluate(
         prices,
         ml=ml,
         ml_note=scorer_note(cfg, runs["hydra"], ml is not None, models.get("scorer")),
-        inputs=input_coverage(cfg, data, traded, timerange),
+        inputs=input_coverage(cfg, data, traded, timerange, journal),
         notes=[
             *(f"{label}: not run again, {why}; its row is Hydra's." for label, why in same.items()),
             *(f"In Hydra's run the {MODEL_NAMES[k]} was {v}." for k, v in models.items()),
@@ -231,7 +236,12 @@ def evaluate(
 
 
 def walk_forward_report(
-    folder: Path, datadir: Path, *, store: Path | None = None, overrides: Mapping[str, float] | None = None
+    folder: Path,
+    datadir: Path,
+    *,
+    store: Path | None = None,
+    overrides: Mapping[str, float] | None = None,
+    journal: Path | None = None,
 ) -> tuple[Report, dict[str, Path]]:
     """Build the backtest report from a ``hydra evaluate walk-forward`` folder: the chained out-of-sample runs.
 
@@ -297,7 +307,7 @@ def walk_forward_report(
             if ml is not None
             else "No scorer was trained in any window: no ML accuracy."
         ),
-        inputs=input_coverage(cfg, data, pairs, timerange),
+        inputs=input_coverage(cfg, data, pairs, timerange, journal),
         notes=missing_pairs(pairs, prices[1]),
     )
     return report, write_report(report, folder, stem="report")

@@ -21,6 +21,7 @@ import pandas as pd
 
 from hydra_plugins.alpha.features import SCORER_FEATURES
 from hydra_plugins.alpha.scorer import SignalScorer
+from hydra_plugins.alpha.verdict_journal import VerdictJournal
 from hydra_plugins.core import columns as col
 from hydra_plugins.core.config import HydraConfig
 from hydra_plugins.core.errors import ModelArtifactError
@@ -54,8 +55,13 @@ def _status(recorded: float, proxied: float) -> str:
     return "proxied" if proxied > 0 else "absent"
 
 
-def input_coverage(cfg: HydraConfig, data: ResearchData, pairs: Sequence[str], timerange: str) -> pd.DataFrame:
-    """Return one row per input: ``input``, ``recorded_pct``, ``proxied_pct``, ``status``, over all pairs' candles."""
+def input_coverage(
+    cfg: HydraConfig, data: ResearchData, pairs: Sequence[str], timerange: str, journal: Path | None = None
+) -> pd.DataFrame:
+    """Return one row per input: ``input``, ``recorded_pct``, ``proxied_pct``, ``status``, over all pairs' candles.
+
+    ``journal`` is the news analyst's verdict journal (the LLM gate's input), when known.
+    """
     pipe = Pipeline(cfg, int(pd.Timedelta(data.timeframe).total_seconds() // 60))
     parts = []
     for _, state, _, start in market_states(pipe, data, pairs, timerange):
@@ -89,7 +95,26 @@ def input_coverage(cfg: HydraConfig, data: ResearchData, pairs: Sequence[str], t
         s if isinstance(s, str) else _status(r / 100, p / 100)
         for s, r, p in zip(out["status"], out["recorded_pct"], out["proxied_pct"], strict=True)
     ]
+    if journal is not None:
+        start, end = frame["date"].min(), frame["date"].max()
+        out = pd.concat([out, pd.DataFrame([news_gate_coverage(cfg, journal, start, end)])], ignore_index=True)
     return out
+
+
+LLM_INPUT = "news analyst verdicts (LLM gate)"
+
+
+def news_gate_coverage(cfg: HydraConfig, journal: Path, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, object]:
+    """The LLM gate's input row: off, absent (no journal, or none of its verdicts in the span), or how many."""
+    row: dict[str, object] = {"input": LLM_INPUT, "recorded_pct": float("nan"), "proxied_pct": float("nan")}
+    if not cfg.alpha.news_analyst.enabled:
+        return {**row, "status": "off (hydra.alpha.news_analyst.enabled is false)"}
+    if not journal.is_file():
+        return {**row, "status": f"absent: no verdict journal at {journal} (hydra llm backfill writes one)"}
+    count = VerdictJournal(journal, readonly=True).count_between(start.to_pydatetime(), end.to_pydatetime())
+    if count == 0:
+        return {**row, "status": f"absent: {journal} holds no verdict in the span (hydra llm backfill)"}
+    return {**row, "status": f"recorded: {count:,} verdicts in {journal}"}
 
 
 @dataclass(frozen=True)
