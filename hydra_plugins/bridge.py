@@ -250,6 +250,7 @@ class HydraBridge:
         self._notes = TradeNotes()
         self._rows: dict[str, tuple[pd.Timestamp, pd.Series]] = {}  # pair -> its newest analysed candle
         self._step_candle: pd.Timestamp | None = None  # backtests: the newest closed candle at this loop's time
+        self._close_rows: dict[str, tuple[pd.Timestamp, pd.Series]] = {}  # pair -> closes the correlation reads
 
     # bot_start
     def start(self) -> None:
@@ -568,10 +569,13 @@ class HydraBridge:
     # bot_loop_start
     def refresh_models(self, current_time: datetime) -> None:
         """At the first loop of each candle: swap in model files a retraining run rewrote (after their checks).
+        Live and dry-run only; a backtest says what it loaded at its first loop and keeps it.
 
         Every change (a new model in use, a refused file, a model that stops entries) is logged and
         sent to Telegram/FreqUI, once.
         """
+        if self._model_candle is not None and not self._is_live():
+            return  # a backtest keeps the models it started with (and told of at its first loop)
         candle = pd.Timestamp(current_time).floor(pd.Timedelta(minutes=timeframe_to_minutes(self.strategy.timeframe)))
         if candle == self._model_candle:
             return
@@ -593,6 +597,7 @@ class HydraBridge:
         """Bring the kill switches up to ``current_time`` (every loop, and before every exit and entry decision)."""
         if self._notes.clock(current_time):  # another run (a hyperopt epoch): its candles are other candles
             self._rows.clear()
+            self._close_rows.clear()
         if not self._is_live():
             tf = pd.Timedelta(minutes=timeframe_to_minutes(self.strategy.timeframe))
             self._step_candle = pd.Timestamp(current_time).floor(tf) - tf
@@ -727,11 +732,18 @@ class HydraBridge:
         )
 
     def _closes(self, pair: str) -> pd.Series:
-        """The pair's closes by date from its analyzed candles (up to the newest closed one)."""
+        """The pair's last ``correlation_bars`` + 1 closes by date from its analysed candles (up to the newest
+        closed one): what the correlation penalty reads. Kept for the rest of a backtest's time step, as rows are."""
+        kept = self._close_rows.get(pair)
+        if kept is not None and kept[0] == self._step_candle:
+            return kept[1]
         frame, _ = self.strategy.dp.get_analyzed_dataframe(pair, self.strategy.timeframe)
         if frame is None or frame.empty:
             raise NotAnalysedYetError(f"no analysed candles for {pair}")
-        return frame.set_index("date")["close"]
+        n = self.ready.cfg.risk.correlation_bars + 1
+        closes = pd.Series(frame["close"].to_numpy()[-n:], index=pd.DatetimeIndex(frame["date"].iloc[-n:]))
+        self._close_rows[pair] = (frame["date"].iat[-1], closes)
+        return closes
 
     def confirm_entry(self, pair: str, side: str, entry_tag: str | None, current_time: datetime) -> bool:
         self.check_kill_switches(current_time)  # raises (refusing the entry) while the state file is unreadable

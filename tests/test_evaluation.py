@@ -310,3 +310,10 @@ def test_the_llm_gate_input_says_off_absent_or_how_many_verdicts(tmp_path):
     assert news_gate_coverage(on, journal, start, end)["status"] == f"recorded: 2 verdicts in {journal}"
     later = pd.Timestamp("2023-01-01", tz="UTC")
     assert "holds no verdict in the span" in news_gate_coverage(on, journal, later, later + M15)["status"]
+
+
+def test_identical_curves_are_drawn_once_under_both_labels():
+    from hydra_plugins.evaluation.report import distinct_curves
+
+    a, b = prices([1.0, 2.0]), prices([1.0, 3.0])
+    assert list(distinct_curves({"Hydra": a, "X": b, "Y": a.copy()})) == ["X", "Hydra = Y"]

@@ -282,3 +282,51 @@ def test_a_restart_checks_on_from_the_last_candle_it_checked(tmp_path):
     restarted.record_inputs("BTC", inputs([100.0] * 10, cascade=cascade))
     assert restarted.state.pair_checked["BTC"] == T0 + 7 * STEP
     assert restarted.check(T0 + 8 * STEP, lambda _: None) == []  # candles already checked are not found again
+
+
+# The guard walks only candidate candles: those must be every candle a switch could fire on.
+
+_STEP = timedelta(minutes=15)
+_T0 = datetime(2024, 3, 1, tzinfo=UTC)
+_rate = st.one_of(st.just(math.nan), st.just(math.inf), st.floats(-0.02, 0.02))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(_rate, _rate, st.one_of(st.just(math.nan), st.floats(0, 1))), min_size=1, max_size=40))
+def test_the_guard_s_candidates_hold_every_candle_a_switch_fires_on(rows):
+    from hydra_plugins.risk.guard import _pair_candle
+
+    cfg = KillSwitchConfig()
+    guard = KillSwitchGuard(cfg, KillSwitchState(), RiskJournal(None), 15, lambda m, w: None)
+    index = pd.DatetimeIndex([_T0 + i * _STEP for i in range(len(rows))])
+    inputs = pd.DataFrame(
+        [(f, p, c, 100.0) for f, p, c in rows], index=index,
+        columns=["funding_rate", "predicted_funding", "cascade_prob", "close"],
+    )  # fmt: skip
+    guard.record_inputs("BTC", inputs)
+    firing = [
+        t.to_pydatetime()
+        for t, row in zip(index, rows, strict=True)
+        if pair_firings("BTC", _pair_candle((*row, 1.0)), cfg)
+    ]
+    assert set(firing) <= set(guard._pair_candidates["BTC"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.sets(st.integers(0, 60), max_size=30),
+    st.one_of(st.none(), st.integers(0, 60)),
+    st.integers(0, 60),
+    st.integers(1, 20),
+)
+def test_candidates_are_the_candles_a_check_reads(marks, last, upto, horizon_candles):
+    from hydra_plugins.risk.guard import _candidates
+
+    times = sorted(_T0 + i * _STEP for i in marks)
+    last_t = None if last is None else _T0 + last * _STEP
+    upto_t, horizon = _T0 + upto * _STEP, horizon_candles * _STEP
+    if last_t is None:
+        read = [upto_t]
+    else:  # every candle close after the last check, at most a cool-down back, up to upto
+        read = [t for t in (_T0 + i * _STEP for i in range(61)) if max(last_t + _STEP, upto_t - horizon) <= t <= upto_t]
+    assert _candidates(times, last_t, upto_t, _STEP, horizon) == [t for t in read if t in set(times)]

@@ -215,28 +215,46 @@ def _figure(width: float = 11, height: float = 4.5):
     return fig
 
 
+def distinct_curves(curves: Mapping[str, pd.Series]) -> dict[str, pd.Series]:
+    """The curves with identical ones drawn once, under their labels joined by " = "."""
+    out: dict[str, pd.Series] = {}
+    for label, curve in curves.items():
+        same = next((k for k, c in out.items() if c.equals(curve)), None)
+        if same is None:
+            out[label] = curve
+        else:
+            out[f"{same} = {label}"] = out.pop(same)
+    return out
+
+
+def _style(label: str, i: int) -> dict[str, Any]:
+    return {"color": "black", "linestyle": "--"} if label == BUY_AND_HOLD else {"color": f"C{i}"}
+
+
 def plot_equity(curves: Mapping[str, pd.Series], path: Path, title: str) -> None:
-    """The balances over time (log scale when they span more than a factor of 3)."""
-    fig = _figure()
-    ax = fig.subplots()
-    for i, (label, curve) in enumerate(curves.items()):
-        hourly = curve.resample("1h").last().dropna()
-        style = {"color": "black", "linestyle": "--"} if label == BUY_AND_HOLD else {"color": f"C{i}"}
-        ax.plot(hourly.index, hourly.to_numpy(), label=label, linewidth=1.2, **style)
-    ax.set_title(title)
-    ax.set_ylabel("balance (stake currency)")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
+    """The balances over time; below, the strategies alone on their own scale (buy-and-hold can dwarf them)."""
+    curves = distinct_curves(curves)
+    strategies = {k: v for k, v in curves.items() if k != BUY_AND_HOLD}
+    panels = [curves, strategies] if BUY_AND_HOLD in curves and strategies else [curves]
+    fig = _figure(height=4.5 * len(panels))
+    axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
+    for ax, shown, heading in zip(axes, panels, (title, "The strategies alone"), strict=False):
+        for i, (label, curve) in enumerate(shown.items()):
+            hourly = curve.resample("1h").last().dropna()
+            ax.plot(hourly.index, hourly.to_numpy(), label=label, linewidth=1.2, **_style(label, i))
+        ax.set_title(heading)
+        ax.set_ylabel("balance (stake currency)")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
     fig.savefig(path, format="png", dpi=100)
 
 
 def plot_drawdown(curves: Mapping[str, pd.Series], path: Path) -> None:
     fig = _figure(height=3.2)
     ax = fig.subplots()
-    for i, (label, curve) in enumerate(curves.items()):
+    for i, (label, curve) in enumerate(distinct_curves(curves).items()):
         dd = equity.drawdown(curve.resample("1h").last().dropna())
-        style = {"color": "black", "linestyle": "--"} if label == BUY_AND_HOLD else {"color": f"C{i}"}
-        ax.plot(dd.index, dd.to_numpy(), label=label, linewidth=1.0, **style)
+        ax.plot(dd.index, dd.to_numpy(), label=label, linewidth=1.0, **_style(label, i))
     ax.set_title("Drawdown below the running peak, marked to market (%)")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left", fontsize=8)
@@ -244,13 +262,13 @@ def plot_drawdown(curves: Mapping[str, pd.Series], path: Path) -> None:
 
 
 def plot_monthly(monthly: pd.DataFrame, path: Path) -> None:
+    monthly = pd.DataFrame(distinct_curves({str(c): monthly[c] for c in monthly.columns}))
     fig = _figure(height=3.2)
     ax = fig.subplots()
     x = np.arange(len(monthly))
     width = 0.8 / max(1, len(monthly.columns))
     for i, name in enumerate(monthly.columns):
-        color = "black" if name == BUY_AND_HOLD else f"C{i}"
-        ax.bar(x + i * width, monthly[name].to_numpy(), width, label=name, color=color, alpha=0.8)
+        ax.bar(x + i * width, monthly[name].to_numpy(), width, label=name, color=_style(name, i)["color"], alpha=0.8)
     ax.set_xticks(x + width * (len(monthly.columns) - 1) / 2, monthly.index, rotation=45, fontsize=8)
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_title("Monthly returns (%)")

@@ -31,17 +31,22 @@ class OpenLeg:
 
 
 def log_returns(closes: pd.Series, bars: int) -> pd.Series:
-    """Return the last ``bars`` log returns of ``closes`` (indexed by date)."""
-    values = np.log(closes.astype(float)).diff().dropna()
-    return values.iloc[-bars:]
+    """Return the log returns of the last ``bars`` candles of ``closes`` (indexed by date; unknown ones dropped)."""
+    tail = closes.iloc[-(bars + 1) :].astype(float)
+    return pd.Series(np.diff(np.log(tail.to_numpy())), index=tail.index[1:]).dropna()
 
 
 def pair_correlation(a: pd.Series, b: pd.Series, bars: int) -> float | None:
     """Return the correlation of two close series' returns on their shared dates, or None if too few."""
-    joined = pd.concat([log_returns(a, bars), log_returns(b, bars)], axis=1, join="inner").dropna()
-    if len(joined) < MIN_OVERLAP or joined.std().min() == 0:
+    ra, rb = log_returns(a, bars), log_returns(b, bars)
+    if ra.index.equals(rb.index):  # the usual case: both pairs have every candle
+        x, y = ra.to_numpy(), rb.to_numpy()
+    else:
+        joined = pd.concat([ra, rb], axis=1, join="inner").dropna()
+        x, y = joined.iloc[:, 0].to_numpy(), joined.iloc[:, 1].to_numpy()
+    if len(x) < MIN_OVERLAP or min(x.std(), y.std()) == 0:
         return None
-    return float(np.corrcoef(joined.iloc[:, 0], joined.iloc[:, 1])[0, 1])
+    return float(np.corrcoef(x, y)[0, 1])
 
 
 def correlation_multiplier(

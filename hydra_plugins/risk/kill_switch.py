@@ -363,18 +363,6 @@ class KillSwitchState:
         return firing
 
 
-def candles_after(last: datetime | None, newest: datetime, step: timedelta, horizon: timedelta) -> list[datetime]:
-    """Candle closes after ``last`` up to ``newest``, no older than ``newest - horizon``; only ``newest``
-    when nothing was checked before (a fresh state does not fire on what it never watched)."""
-    if last is None:
-        return [newest]
-    out, t = [], max(last + step, newest - horizon)
-    while t <= newest:
-        out.append(t)
-        t += step
-    return out
-
-
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """An advisory lock beside the state file, for the read-modify-write of the bot and the CLI."""
