@@ -1,4 +1,4 @@
-# HYDRA — make setup | demo | test | lint
+# HYDRA — make setup | demo | evaluate | test | lint
 # Everything runs from the virtual environment in .venv, which `make setup` creates and keeps current.
 
 PYTHON ?= python3
@@ -14,7 +14,7 @@ DEMO_TIMERANGE ?= 20230701-20240630
 DOWNLOAD_TIMERANGE ?= 20230101-
 MARKETS_PORT ?= 18700
 
-.PHONY: setup demo test lint download-data clean
+.PHONY: setup demo evaluate test lint download-data clean
 
 setup: $(STAMP)
 
@@ -36,7 +36,13 @@ demo: setup user_data/backtest_results
 		$(BIN)/freqtrade backtesting --strategy Hydra \
 		-c config/config.json -c config/offline.json \
 		--datadir $(DATADIR) --timerange $(DEMO_TIMERANGE) \
-		--breakdown month --cache none --enable-protections
+		--breakdown month --cache none --enable-protections --export signals
+	@echo "The HTML report of this backtest: $(BIN)/hydra report backtest --datadir $(DATADIR)"
+
+# Hydra, its ablations, Freqtrade's SampleStrategy and buy-and-hold on the demo's span: one table, one report.
+evaluate: setup user_data/backtest_results
+	@if [ ! -d "$(DATADIR)/futures" ]; then $(MAKE) download-data; fi
+	$(BIN)/hydra evaluate --datadir $(DATADIR) --timerange $(DEMO_TIMERANGE)
 
 download-data: setup
 	$(BIN)/freqtrade download-data -c config/config.json --datadir user_data/data/binance \

@@ -6,7 +6,8 @@ Training: ``hydra train``'s own functions (rows, 5-fold purged walk-forward, the
 pairs with data. Scoring: the newest candle of 8 pair frames (the shared data has no LTC 15m candles,
 so BTC stands in twice), as the bot meets it each new candle: the models alone on those 8 rows, and
 the whole L2 + L3 step (regime probabilities, signals, scorer, selection) on a live-sized frame per
-pair. Prints figures; asserts nothing: a machine's speed is not a test.
+pair, and the whole pipeline (L1 intel join, L2, L3) the bot runs per new candle on 8 pairs. Prints
+figures; asserts nothing: a machine's speed is not a test.
 """
 
 from __future__ import annotations
@@ -72,15 +73,13 @@ def main() -> None:
     pipe = Pipeline(load_hydra_config(forced), 15)
     pipe.load_models()
     end = pd.Timestamp("2024-06-30", tz="UTC")
-    states = []
-    for pair in [*PAIRS, PAIRS[0]]:
-        candles, inputs = load_pair(data, pair, end - pd.Timedelta(days=1), end, STARTUP_CANDLES)
-        states.append(pipe.market_state(candles, inputs))
+    loaded = [load_pair(data, pair, end - pd.Timedelta(days=1), end, STARTUP_CANDLES) for pair in [*PAIRS, PAIRS[0]]]
+    states = [pipe.market_state(candles, inputs) for candles, inputs in loaded]
     assessed = [pipe.assess(state) for state in states]
     regime_rows = pd.concat([regime_features(f, pipe.timeframe).iloc[[-1]] for f in assessed], ignore_index=True)
     newest = pipe.alpha(pd.concat([f.iloc[[-1]] for f in assessed], ignore_index=True))
     scorer_rows = signal_features(newest, pipe.signals[0], market_features(newest, pipe.timeframe))
-    model_s, step_s = [], []
+    model_s, step_s, whole_s = [], [], []
     for _ in range(args.repeat):
         start = time.perf_counter()
         pipe.scorer.active.predict(scorer_rows)
@@ -91,6 +90,10 @@ def main() -> None:
         for state in states:
             pipe.alpha(pipe.assess(state))
         step_s.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        for candles, inputs in loaded:
+            pipe.alpha(pipe.assess(pipe.market_state(candles, inputs)))
+        whole_s.append(time.perf_counter() - start)
     print(
         f"score one candle of 8 pairs, models only (scorer + regime model, 8 rows each): "
         f"median {np.median(model_s) * 1000:.1f} ms of {args.repeat}"
@@ -98,6 +101,10 @@ def main() -> None:
     print(
         f"L2 regime + L3 (5 signals, scorer, selection) on 8 live-sized frames ({len(states[0])} candles each): "
         f"median {np.median(step_s) * 1000:.0f} ms of {len(step_s)}"
+    )
+    print(
+        f"the whole pipeline per new candle, L1 intel join to L3 selection, 8 live-sized frames: "
+        f"median {np.median(whole_s) * 1000:.0f} ms of {len(whole_s)}"
     )
 
 

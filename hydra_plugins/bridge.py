@@ -419,6 +419,10 @@ class HydraBridge:
     def _is_live(self) -> bool:
         return self.strategy.config.get("runmode") in (RunMode.LIVE, RunMode.DRY_RUN)
 
+    def _is_backtest(self) -> bool:
+        """Backtesting, hyperopt and Freqtrade's analyses built on them: time moves one candle step at a time."""
+        return self.strategy.config.get("runmode") in (RunMode.BACKTEST, RunMode.HYPEROPT)
+
     def informative_pairs(self) -> list[tuple[str, str, CandleType]]:
         """Ask Freqtrade to keep funding-rate and open-interest candles fresh for every whitelisted pair."""
         dp = self.strategy.dp
@@ -569,12 +573,12 @@ class HydraBridge:
     # bot_loop_start
     def refresh_models(self, current_time: datetime) -> None:
         """At the first loop of each candle: swap in model files a retraining run rewrote (after their checks).
-        Live and dry-run only; a backtest says what it loaded at its first loop and keeps it.
+        Not in a backtest or hyperopt: those say what they loaded at their first loop and keep it.
 
         Every change (a new model in use, a refused file, a model that stops entries) is logged and
         sent to Telegram/FreqUI, once.
         """
-        if self._model_candle is not None and not self._is_live():
+        if self._model_candle is not None and self._is_backtest():
             return  # a backtest keeps the models it started with (and told of at its first loop)
         candle = pd.Timestamp(current_time).floor(pd.Timedelta(minutes=timeframe_to_minutes(self.strategy.timeframe)))
         if candle == self._model_candle:
@@ -598,7 +602,7 @@ class HydraBridge:
         if self._notes.clock(current_time):  # another run (a hyperopt epoch): its candles are other candles
             self._rows.clear()
             self._close_rows.clear()
-        if not self._is_live():
+        if self._is_backtest():
             tf = pd.Timedelta(minutes=timeframe_to_minutes(self.strategy.timeframe))
             self._step_candle = pd.Timestamp(current_time).floor(tf) - tf
         return self.kill.check(current_time, self._equity)
