@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from zipfile import ZipFile
 
 import numpy as np
 import pandas as pd
@@ -48,18 +49,18 @@ def test_mark_to_market_counts_open_trades_at_each_close_and_closed_trades_at_th
     closes = {"BTC": prices([100, 110, 90, 120]), "ETH": prices([10, 10, 8, 12])}
     trades = pd.DataFrame(
         [
-            trade("BTC", 1, 3, 105.0, 2.0, 9.0),  # long from candle 1's open, closed at candle 3's open
-            trade("ETH", 0, 4, 10.0, 5.0, -11.0, short=True),  # short the whole span
+            trade("BTC", 1, 2, 105.0, 2.0, 9.0),  # long from candle 1's open, exits inside candle 2
+            trade("ETH", 0, 3, 10.0, 5.0, -11.0, short=True),  # short from the start, exits inside the last candle
         ]
     )
     balance = equity.mark_to_market(trades, closes, span())
     assert list(balance.index) == [at(i) for i in range(5)]
     expected = [
         1000.0,  # the start
-        1000.0 + 0.0 - 5 * (10 - 10),  # candle 0 closed: BTC not open yet; ETH short flat
-        1000.0 + 2 * (110 - 105) - 5 * (10 - 10),
-        1000.0 + 9.0 - 5 * (8 - 10),  # BTC closed at candle 3's open: its profit; ETH short gains
-        1000.0 + 9.0 - 11.0,  # both closed: their profits only
+        1000.0 - 5 * (10 - 10),  # candle 0 closed: BTC not open yet; ETH short flat
+        1000.0 + 2 * (110 - 105) - 5 * (10 - 10),  # candle 1 closed: both open
+        1000.0 + 9.0 - 5 * (8 - 10),  # candle 2 (BTC's exit candle) closed: its profit; ETH short gains
+        1000.0 + 9.0 - 11.0,  # candle 3 (ETH's exit candle) closed: both profits only
     ]
     assert balance.to_numpy() == pytest.approx(expected)
 
@@ -67,7 +68,7 @@ def test_mark_to_market_counts_open_trades_at_each_close_and_closed_trades_at_th
 def test_mark_to_market_reads_times_of_any_resolution():
     # Trades read back from CSV and spans from ISO text come in seconds or microseconds, not nanoseconds.
     s = equity.Span(T0.as_unit("s"), at(4).as_unit("s"), M15, 1000.0)
-    trades = pd.DataFrame([trade("BTC", 1, 3, 105.0, 2.0, 9.0)])
+    trades = pd.DataFrame([trade("BTC", 1, 2, 105.0, 2.0, 9.0)])
     trades["close_date"] = trades["close_date"].dt.as_unit("ms")
     assert equity.mark_to_market(trades, {"BTC": prices([100, 110, 90, 120])}, s).iloc[-1] == pytest.approx(1009.0)
 
@@ -87,9 +88,9 @@ def test_buy_and_hold_splits_the_wallet_equally_at_the_first_open():
         equity.buy_and_hold({}, {}, span())
 
 
-def test_exposure_is_the_union_of_open_intervals():
+def test_exposure_is_the_union_of_open_intervals_to_the_end_of_each_exit_candle():
     trades = pd.DataFrame([trade("BTC", 0, 2, 1, 1, 1), trade("ETH", 1, 3, 1, 1, 1), trade("SOL", 6, 8, 1, 1, 1)])
-    assert equity.exposure(trades, span(10)) == pytest.approx(5 / 10)
+    assert equity.exposure(trades, span(10)) == pytest.approx((4 + 3) / 10)  # [0, 4) and [6, 9)
     assert equity.exposure(pd.DataFrame(), span(10)) == 0.0
 
 
@@ -110,10 +111,14 @@ def test_metrics_of_a_known_curve():
 
 
 def test_monthly_returns_chain_from_the_previous_month_end():
-    times = pd.DatetimeIndex(["2024-01-01", "2024-01-31", "2024-02-15", "2024-02-29", "2024-03-10"], tz="UTC")
-    months = equity.monthly_returns(pd.Series([100.0, 110.0, 99.0, 121.0, 121.0], index=times))
+    # Balances at candle closes; the one at 2024-04-01 00:00 closes March's last candle, so it counts in March.
+    times = pd.DatetimeIndex(
+        ["2024-01-01", "2024-01-31", "2024-02-15", "2024-02-29", "2024-03-10", "2024-04-01"], tz="UTC"
+    )
+    balance = pd.Series([100.0, 110.0, 99.0, 121.0, 121.0, 133.1], index=times)
+    months = equity.monthly_returns(balance, M15)
     assert list(months.index) == ["2024-01", "2024-02", "2024-03"]
-    assert months.to_numpy() == pytest.approx([10.0, 10.0, 0.0])
+    assert months.to_numpy() == pytest.approx([10.0, 10.0, 10.0])
 
 
 # The report's tables
@@ -132,7 +137,7 @@ def test_monthly_returns_chain_from_the_previous_month_end():
         ("hydra_take_profit", "take-profit"),
         ("roi", "take-profit"),
         ("hydra_time_stop", "time limit"),
-        ("force_exit", "operator"),
+        ("force_exit", "forced (operator, or the backtest's end)"),
         ("exit_signal", "other"),
     ],
 )
@@ -287,6 +292,20 @@ def test_hydra_evaluate_and_report_backtest_end_to_end(tmp_path, clean_env, caps
     assert sum(r["trades"] for r in single["per_regime"]) == rows["Hydra"]["trades"]
     assert "unknown" not in {r["regime at entry"] for r in single["per_regime"]}
 
+    # A result exported without --export signals (Freqtrade's default) still reports; the regime is unknown.
+    original = read_result(out / "backtest_hydra").result
+    bare = tmp_path / "bare" / original.name
+    bare.parent.mkdir()
+    with ZipFile(original) as source, ZipFile(bare, "w") as target:
+        for name in source.namelist():
+            if not name.endswith(("_signals.pkl", "_rejected.pkl", "_exited.pkl")):
+                target.writestr(name, source.read(name))
+    assert main(["report", "backtest", str(bare), "--datadir", str(DATADIR), "--output-dir", str(tmp_path / "b"),
+                 "--store", str(tmp_path / "no-store.sqlite")]) == 0  # fmt: skip
+    summary = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert summary["metrics"][0] == rows["Hydra"]
+    assert {r["regime at entry"] for r in summary["per_regime"]} == {"unknown"}
+
 
 def test_the_llm_gate_input_says_off_absent_or_how_many_verdicts(tmp_path):
     from hydra_plugins.alpha.news_verdict import Verdict
@@ -300,14 +319,17 @@ def test_the_llm_gate_input_says_off_absent_or_how_many_verdicts(tmp_path):
     on = load_hydra_config({"alpha": {"news_analyst": {"enabled": True}}})
     assert news_gate_coverage(on, journal, start, end)["status"].startswith("absent: no verdict journal")
     store = VerdictJournal(journal)
-    for day in ("2022-02-27", "2022-03-02", "2022-03-30", "2022-04-01"):
-        known = pd.Timestamp(day, tz="UTC").to_pydatetime()
+    # Known before the span and still in force at its start; inside; known before and expired; at the span's end.
+    for known, hours in (("2022-02-28 23:30", 1), ("2022-03-02", 1), ("2022-02-27", 1), ("2022-04-01", 1)):
+        at = pd.Timestamp(known, tz="UTC").to_pydatetime()
         store.record_verdict(
             Verdict(base="BTC", action="hold", confidence=0.8, horizon_hours=4, reasons=("r",), article_ids=("a",),
-                    available_at=known, expires_at=known + pd.Timedelta(hours=1), source="llm"),
+                    available_at=at, expires_at=at + pd.Timedelta(hours=hours), source="llm"),
             prompt_hash=None, model="m",
         )  # fmt: skip
-    assert news_gate_coverage(on, journal, start, end)["status"] == f"recorded: 2 verdicts in {journal}"
+    assert news_gate_coverage(on, journal, start, end)["status"] == (
+        f"recorded: 2 verdicts in force during the span, in {journal}"
+    )
     later = pd.Timestamp("2023-01-01", tz="UTC")
     assert "holds no verdict in the span" in news_gate_coverage(on, journal, later, later + M15)["status"]
 
@@ -317,3 +339,45 @@ def test_identical_curves_are_drawn_once_under_both_labels():
 
     a, b = prices([1.0, 2.0]), prices([1.0, 3.0])
     assert list(distinct_curves({"Hydra": a, "X": b, "Y": a.copy()})) == ["X", "Hydra = Y"]
+
+
+def test_the_sample_note_reads_the_card_s_training_span():
+    from hydra_plugins.evaluation.report import sample_note
+
+    s = equity.Span(pd.Timestamp("2023-07-01", tz="UTC"), pd.Timestamp("2024-07-01", tz="UTC"), M15, 1.0)
+
+    def card(text):
+        return {"training": {"span": text, "timerange": "20220101-"}}
+
+    assert sample_note("scorer", card("2022-01-03 16:30 -> 2023-06-25 00:00 UTC"), s).startswith("Out of sample")
+    assert sample_note("scorer", card("2022-01-03 16:30 -> 2023-09-25 00:00 UTC"), s).startswith("In sample")
+    assert sample_note("scorer", card("2024-07-01 00:00 -> 2024-09-01 00:00 UTC"), s).startswith("Not out of sample")
+    assert "unknown" in sample_note("scorer", {"training": {}}, s)
+
+
+@needs_data
+def test_prices_load_for_hour_timeframes_too():
+    from hydra_plugins.evaluation.report import load_prices
+
+    s = equity.Span(
+        pd.Timestamp("2024-01-01", tz="UTC"), pd.Timestamp("2024-01-02", tz="UTC"), pd.Timedelta(hours=1), 1.0
+    )
+    opens, closes = load_prices(DATADIR, ["BTC/USDT:USDT", "NOPE/USDT:USDT"], s, "1h")
+    assert list(closes) == list(opens) == ["BTC/USDT:USDT"] and len(closes["BTC/USDT:USDT"]) == 24
+
+
+def test_a_scorer_that_failed_its_checks_is_ablated_for_real():
+    from hydra_plugins.core.config import load_hydra_config
+    from hydra_plugins.evaluation.compare import VARIANTS, _unchanged
+
+    ml = next(v for v in VARIANTS if v.key == "no_ml_gate")
+    cfg = load_hydra_config({})
+    # As Hydra's log says it (model_statuses): a scorer that failed its checks stopped every entry.
+    assert _unchanged({}, cfg, ml.overlay(cfg), ml, {"scorer": "NOT LOADED, new entries stop: sha256 mismatch"}) == ""
+    assert _unchanged({}, cfg, ml.overlay(cfg), ml, {"scorer": "no model at models/x.cbm; running without it"})
+
+
+def test_options_before_walk_forward_are_refused_not_dropped(capsys):
+    for argv in (["evaluate", "-c", "x.json", "walk-forward"], ["evaluate", "--pairs", "A", "walk-forward"]):
+        assert main(argv) != 0
+        assert "walk-forward" in capsys.readouterr().err

@@ -115,11 +115,12 @@ class VerdictJournal(SqliteFile):
             n, first, last = con.execute("SELECT COUNT(*), MIN(available_at), MAX(expires_at) FROM verdicts").fetchone()
         return None if not n else (int(n), from_ms(first), from_ms(last))
 
-    def count_between(self, start: datetime, end: datetime) -> int:
-        """How many verdicts became known in ``[start, end)``."""
+    def count_in_force(self, start: datetime, end: datetime) -> int:
+        """How many verdicts were in force at some moment of ``[start, end)`` (known before its end, expiring
+        after its start)."""
         with self._connect() as con:
             (n,) = con.execute(
-                "SELECT COUNT(*) FROM verdicts WHERE available_at >= ? AND available_at < ?", (to_ms(start), to_ms(end))
+                "SELECT COUNT(*) FROM verdicts WHERE available_at < ? AND expires_at > ?", (to_ms(end), to_ms(start))
             ).fetchone()
         return int(n)
 

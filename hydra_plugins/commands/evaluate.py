@@ -31,6 +31,7 @@ def cmd_walk_forward(args: argparse.Namespace) -> int:
     """Run the walk-forward backtest and print its report."""
     from hydra_plugins.training.evaluate import walk_forward_backtest
 
+    _refuse_parent_options(args)
     configs = args.config or [DEFAULT_CONFIG]
     datadir = _datadir(args)
     result = walk_forward_backtest(
@@ -84,10 +85,44 @@ def _datadir(args: argparse.Namespace) -> Path:
     return Path(args.datadir) if args.datadir else default_data_root() / "binance"
 
 
+_EVALUATE_OPTIONS = {  # the comparison's options: their dests on the namespace, and their defaults
+    "config": None,
+    "timerange": HELD_OUT_TIMERANGE,
+    "datadir": None,
+    "pairs": None,
+    "wallet": None,
+    "store": DEFAULT_STORE,
+    "params": None,
+    "output_dir": DEFAULT_EVALUATE_OUTPUT,
+}
+
+
+def _evaluate_options(args: argparse.Namespace) -> argparse.Namespace:
+    """The comparison's options under their plain names, defaults filled in."""
+    given = {name: getattr(args, f"evaluate_{name}", None) for name in _EVALUATE_OPTIONS}
+    if "walk-forward" in (given["pairs"] or []):
+        raise ValueError("--pairs took `walk-forward` as a pair; give walk-forward's options after it")
+    return argparse.Namespace(
+        **{k: default if given[k] is None else given[k] for k, default in _EVALUATE_OPTIONS.items()}
+    )
+
+
+def _refuse_parent_options(args: argparse.Namespace) -> None:
+    """`hydra evaluate --pairs X walk-forward`: the option belongs to the comparison, not to walk-forward."""
+    given = [f"--{name.replace('_', '-')}" for name in _EVALUATE_OPTIONS if getattr(args, f"evaluate_{name}", None)]
+    if given:
+        raise ValueError(
+            f"{', '.join(given)} given before `walk-forward` would be ignored; put walk-forward's "
+            "options after it (hydra evaluate walk-forward --help)"
+        )
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Backtest Hydra, its ablations and the references on one span; print the table, write the report."""
     from hydra_plugins.evaluation.compare import evaluate
     from hydra_plugins.evaluation.report import METRIC_COLUMNS, markdown_table
+
+    args = _evaluate_options(args)
 
     output = Path(args.output_dir) / args.timerange
     result = evaluate(
@@ -136,8 +171,8 @@ def cmd_report_backtest(args: argparse.Namespace) -> int:
         loaded = load_result(source, args.strategy)
         span, run = loaded.span, loaded.run
         cfg = load_hydra_config(run.config.get("hydra"))
-        prices = load_prices(datadir, loaded.pairs, span)
         timeframe = str(loaded.stats["timeframe"])
+        prices = load_prices(datadir, loaded.pairs, span, timeframe)
         timerange = f"{freqtrade_time(span.start)}-{freqtrade_time(span.end)}"
         hydra = "hydra" in run.config
         data = research_data(datadir, timeframe, _store(args))
@@ -191,22 +226,49 @@ def add_parser(groups: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description="Without an action: backtest Hydra, Hydra without the ML gate / the LLM gate / kill switches, "
         "Freqtrade's SampleStrategy and buy-and-hold on the same data; print one table, write one report.",
     )
-    e.add_argument("-c", "--config", action="append", help=f"config file (repeatable; default {DEFAULT_CONFIG})")
+    # The comparison's options carry their own dests (evaluate_*), so walk-forward's never overwrite them
+    # unnoticed: given before `walk-forward` they are refused, not dropped (see _refuse_parent_options).
+    e.add_argument(
+        "-c",
+        "--config",
+        dest="evaluate_config",
+        action="append",
+        metavar="CONFIG",
+        help=f"config file (repeatable; default {DEFAULT_CONFIG})",
+    )
     e.add_argument(
         "--timerange",
-        default=HELD_OUT_TIMERANGE,
+        dest="evaluate_timerange",
+        metavar="TIMERANGE",
         help=f"span, YYYYMMDD-YYYYMMDD (default {HELD_OUT_TIMERANGE}: after the shipped models' training data)",
     )
-    e.add_argument("--datadir", help=DATADIR_HELP)
-    e.add_argument("--pairs", nargs="+", help="pairs (default: the config's whitelist)")
-    e.add_argument("--wallet", type=float, help="starting balance (default: the config's dry_run_wallet)")
-    e.add_argument("--store", default=DEFAULT_STORE, help="intel store the input coverage reads, when present")
-    e.add_argument("--params", help=f"signal thresholds (default: {DEFAULT_PARAMS} when present, as the backtests)")
+    e.add_argument("--datadir", dest="evaluate_datadir", metavar="DATADIR", help=DATADIR_HELP)
     e.add_argument(
-        "--output-dir",
-        default=DEFAULT_EVALUATE_OUTPUT,
-        help=f"the report goes into <output-dir>/<timerange> (default {DEFAULT_EVALUATE_OUTPUT})",
+        "--pairs", dest="evaluate_pairs", nargs="+", metavar="PAIR", help="pairs (default: the config's whitelist)"
     )
+    e.add_argument(
+        "--wallet",
+        dest="evaluate_wallet",
+        type=float,
+        metavar="WALLET",
+        help="starting balance (default: the config's dry_run_wallet)",
+    )
+    e.add_argument(
+        "--store",
+        dest="evaluate_store",
+        metavar="STORE",
+        help=f"intel store the input coverage reads, when present (default {DEFAULT_STORE})",
+    )
+    e.add_argument(
+        "--params",
+        dest="evaluate_params",
+        metavar="PARAMS",
+        help=f"signal thresholds (default: {DEFAULT_PARAMS} when present, as the backtests)",
+    )
+    e.add_argument(
+        "--output-dir", dest="evaluate_output_dir", metavar="OUTPUT_DIR",
+        help=f"the report goes into <output-dir>/<timerange> (default {DEFAULT_EVALUATE_OUTPUT})",
+    )  # fmt: skip
     e.set_defaults(func=cmd_evaluate)
     esub = e.add_subparsers(dest="action")
     p = esub.add_parser(

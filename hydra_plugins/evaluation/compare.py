@@ -54,6 +54,9 @@ from hydra_plugins.training.history import parse_timerange
 
 REFERENCE = "SampleStrategy"
 MODEL_NAMES = {"scorer": "signal scorer", "regime": "regime model"}
+# What Hydra's log says of a scorer that took no part (pipeline.ModelUse.status); "NOT LOADED" is not one of them:
+# a scorer that fails its checks stops every new entry, so turning it off changes everything.
+SCORER_UNUSED = ("off (config)", "no model at", "verified but not used")
 
 
 def sample_strategy(folder: Path) -> Path:
@@ -113,7 +116,7 @@ def _unchanged(
     if _hydra_section(deep_merge_dicts({"hydra": change}, json.loads(json.dumps(config)))) == cfg:
         return f"its overlay {json.dumps(change)} changes nothing in this config"
     status = models.get("scorer", "")
-    if variant.key == "no_ml_gate" and status and not status.startswith("in use"):
+    if variant.key == "no_ml_gate" and status.startswith(SCORER_UNUSED):
         return f"the signal scorer was not in use in Hydra's run ({status.split(' (')[0]})"
     return ""
 
@@ -205,7 +208,7 @@ def evaluate(
         wallet=wallet,
     )
     traded = list(hydra_stats.get("pairlist", pairs))
-    prices = load_prices(datadir, traded, span)
+    prices = load_prices(datadir, traded, span, timeframe)
     progress("measuring the scorer and the inputs")
     data = research_data(datadir, timeframe, store)
     ml = ml_accuracy(
@@ -279,15 +282,16 @@ def walk_forward_report(
     cfg = _hydra_section(config)
     pairs = list(settings["pairs"])
     timerange = f"{span.start:%Y%m%d}-{span.end:%Y%m%d}"
-    scorers = []
+    scorers, gated = [], 0
     for window_run in summary["runs"].get("models", []):
         for model in window_run["models"]:
             if model["name"] == "scorer" and model.get("trained"):
                 start, end = pd.Timestamp(window_run["test_start"]), pd.Timestamp(window_run["test_end"])
                 scorers.append(ScorerWindow(Path(model["path"]), start, end))
+                gated += bool(model.get("in_use"))
     data = research_data(datadir, settings["timeframe"], store)
     ml = ml_accuracy(cfg, data, pairs, timerange, scorers, overrides) if scorers else None
-    prices = load_prices(datadir, pairs, span)
+    prices = load_prices(datadir, pairs, span, settings["timeframe"])
     report = build_report(
         "HYDRA walk-forward backtest (out of sample)",
         [
@@ -303,7 +307,8 @@ def walk_forward_report(
         ml=ml,
         ml_note=(
             "Each window's signals scored by that window's own scorer (trained before the window), labelled by what "
-            "the trade would have done under HYDRA's exits after fees and funding."
+            "the trade would have done under HYDRA's exits after fees and funding. The scorer gated the entries of "
+            f"{gated} of the {len(windows)} windows (in the others it was off, untrained, or not recommended)."
             if ml is not None
             else "No scorer was trained in any window: no ML accuracy."
         ),

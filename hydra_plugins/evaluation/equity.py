@@ -4,7 +4,9 @@
   profit of every trade closed by then (Freqtrade's ``profit_abs``: fees and funding included), plus
   each open trade's unrealised move (``amount x (close - open_rate)``, negated for shorts). Freqtrade's
   own wallet history counts closed trades only, so a trade deep under water would not show in the
-  drawdown until it closed.
+  drawdown until it closed. A trade is held from its entry candle's open to the end of its exit
+  candle: Freqtrade dates an exit by the open of the candle it happened in, and most (stops,
+  take-profits) happen inside it, so its profit counts from that candle's close.
 * :func:`buy_and_hold`: the same starting balance split equally over the pairs at the first candle's
   open and held (no leverage, no fees, no funding, no rebalancing).
 * :func:`metrics`: return, max drawdown, Sharpe, Sortino, Calmar (Freqtrade's own ``*_from_balance``
@@ -60,7 +62,7 @@ def mark_to_market(trades: pd.DataFrame, closes: Mapping[str, pd.Series], span: 
     if trades.empty:
         return pd.Series(balance, index=times, name=BALANCE)
     opened = _utc(trades["open_date"])
-    closed = _utc(trades["close_date"])
+    closed = _utc(trades["close_date"]) + span.timeframe  # the end of the exit candle
     # Realised: from each trade's close on.
     order = np.argsort(closed.asi8)
     realised = np.cumsum(trades["profit_abs"].to_numpy(dtype=float)[order])
@@ -75,7 +77,7 @@ def mark_to_market(trades: pd.DataFrame, closes: Mapping[str, pd.Series], span: 
         at_close = at_close.reindex(times, method="ffill")
         for i in np.asarray(rows):
             j = trades.index.get_loc(i)
-            inside = (times > opened[j]) & (times < closed[j])
+            inside = (times > opened[j]) & (times < closed[j])  # candle closes while held
             if not inside.any():
                 continue
             sign = -1.0 if bool(trades["is_short"].iloc[j]) else 1.0
@@ -105,9 +107,9 @@ def exposure(trades: pd.DataFrame, span: Span) -> float:
     """Return the share (0..1) of ``span`` with at least one position open."""
     if trades.empty:
         return 0.0
+    held_to = _utc(trades["close_date"]) + span.timeframe  # the end of the exit candle, as in mark_to_market
     intervals = sorted(
-        (max(o, span.start), min(c, span.end))
-        for o, c in zip(_utc(trades["open_date"]), _utc(trades["close_date"]), strict=True)
+        (max(o, span.start), min(c, span.end)) for o, c in zip(_utc(trades["open_date"]), held_to, strict=True)
     )
     covered = pd.Timedelta(0)
     current_start, current_end = None, None
@@ -146,21 +148,29 @@ def drawdown(balance: pd.Series) -> pd.Series:
     return (balance / peak - 1.0) * 100.0
 
 
+# Freqtrade's ratio when its denominator is 0 (a flat curve, no losing day, no drawdown): not a measurement.
+_NOT_A_RATIO = -100.0
+
+
+def _ratio(value: float) -> float:
+    return float("nan") if value == _NOT_A_RATIO else float(value)
+
+
 def metrics(balance: pd.Series, trades: pd.DataFrame | None, span: Span) -> dict[str, float]:
     """Return the comparison row for one equity curve; ``trades`` None for buy-and-hold (no trades)."""
     frame = balance_frame(balance)
     final = float(balance.iloc[-1])
     try:
         max_dd = float(calculate_max_drawdown_from_balance(frame, relative=True).relative_account_drawdown) * 100.0
-    except ValueError:  # Freqtrade's answer for a curve that never falls
+    except ValueError:  # fewer than two balances
         max_dd = 0.0
     row = {
         "return_pct": (final / span.wallet - 1.0) * 100.0,
         "final_balance": final,
         "max_drawdown_pct": max_dd,
-        "sharpe": float(calculate_sharpe_from_balance(frame)),
-        "sortino": float(calculate_sortino_from_balance(frame)),
-        "calmar": float(calculate_calmar_from_balance(frame)),
+        "sharpe": _ratio(calculate_sharpe_from_balance(frame)),
+        "sortino": _ratio(calculate_sortino_from_balance(frame)),
+        "calmar": _ratio(calculate_calmar_from_balance(frame)),
     }
     if trades is None:
         row.update(profit_factor=float("nan"), trades=float("nan"), win_rate_pct=float("nan"), exposure_pct=100.0)
@@ -175,10 +185,11 @@ def metrics(balance: pd.Series, trades: pd.DataFrame | None, span: Span) -> dict
     return row
 
 
-def monthly_returns(balance: pd.Series) -> pd.Series:
+def monthly_returns(balance: pd.Series, timeframe: pd.Timedelta) -> pd.Series:
     """Each calendar month's return in %, from the balance at the end of the month before (the start for the
-    first)."""
-    month_end = balance.resample("ME").last()
+    first). A balance at a candle's close counts in the month of that candle's open."""
+    by_candle = pd.Series(balance.to_numpy()[1:], index=balance.index[1:] - timeframe)
+    month_end = by_candle.resample("ME").last()
     previous = month_end.shift(1)
     previous.iloc[0] = balance.iloc[0]
     out = (month_end / previous - 1.0) * 100.0

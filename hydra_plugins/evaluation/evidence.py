@@ -111,10 +111,10 @@ def news_gate_coverage(cfg: HydraConfig, journal: Path, start: pd.Timestamp, end
         return {**row, "status": "off (hydra.alpha.news_analyst.enabled is false)"}
     if not journal.is_file():
         return {**row, "status": f"absent: no verdict journal at {journal} (hydra llm backfill writes one)"}
-    count = VerdictJournal(journal, readonly=True).count_between(start.to_pydatetime(), end.to_pydatetime())
+    count = VerdictJournal(journal, readonly=True).count_in_force(start.to_pydatetime(), end.to_pydatetime())
     if count == 0:
         return {**row, "status": f"absent: {journal} holds no verdict in the span (hydra llm backfill)"}
-    return {**row, "status": f"recorded: {count:,} verdicts in {journal}"}
+    return {**row, "status": f"recorded: {count:,} verdicts in force during the span, in {journal}"}
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from hydra_plugins.evaluation import equity
 from hydra_plugins.evaluation.evidence import MlAccuracy
 from hydra_plugins.intel.store import IntelStore
 from hydra_plugins.training.backtests import read_result
-from hydra_plugins.training.history import ResearchData, load_candles, parse_timerange
+from hydra_plugins.training.history import ResearchData, load_candles
 
 BUY_AND_HOLD = "Buy-and-hold (equal weight)"
 
@@ -42,7 +42,7 @@ EXIT_FAMILIES = (
     ("stop", ("hydra_stop", "stop_loss", "stoploss_on_exchange", "trailing_stop_loss", "liquidation")),
     ("take-profit", ("hydra_take_profit", "roi")),
     ("time limit", ("hydra_time_stop",)),
-    ("operator", ("force_exit", "emergency_exit")),
+    ("forced (operator, or the backtest's end)", ("force_exit", "emergency_exit")),
 )
 
 
@@ -90,10 +90,10 @@ def load_result(path: Path, strategy: str | None = None, label: str | None = Non
     return Loaded(run, span, list(st.get("pairlist", [])), st)
 
 
-def load_prices(datadir: Path, pairs: Sequence[str], span: equity.Span) -> tuple[dict, dict]:
-    """Each pair's candle opens and closes in ``span`` (indexed by candle open); pairs without candles left out."""
+def load_prices(datadir: Path, pairs: Sequence[str], span: equity.Span, timeframe: str) -> tuple[dict, dict]:
+    """Each pair's ``timeframe`` candle opens and closes in ``span`` (indexed by candle open); pairs without
+    candles left out."""
     handler = get_datahandler(Path(datadir), "feather")
-    timeframe = f"{int(span.timeframe.total_seconds() // 60)}m"
     opens, closes = {}, {}
     for pair in pairs:
         candles = load_candles(handler, pair, timeframe, CandleType.FUTURES)
@@ -121,29 +121,60 @@ def research_data(datadir: Path, timeframe: str, store: Path | None = None) -> R
 
 
 def missing_pairs(pairs: Sequence[str], closes: Mapping[str, pd.Series]) -> list[str]:
-    """A note naming the pairs without candles in the span (left out of buy-and-hold; nothing traded them)."""
+    """A note naming the pairs without candles in the span: left out of buy-and-hold, and any trade of theirs
+    counted at its realised profit only (no price to mark it to while open)."""
     absent = [p for p in pairs if p not in closes]
-    return [f"No candles in the span for {', '.join(absent)}: left out of buy-and-hold."] if absent else []
+    if not absent:
+        return []
+    return [
+        f"No candles in the span for {', '.join(absent)}: left out of buy-and-hold; a trade of theirs (if any) "
+        "counts at its realised profit only."
+    ]
 
 
 def model_sample_notes(cfg: HydraConfig, span: equity.Span) -> list[str]:
-    """Say where the span overlaps the models' training data (in-sample figures), from their cards."""
+    """Say, per model, whether the span is out of sample for it, from its card."""
     lines = []
     for name, model in (("signal scorer", cfg.alpha.scorer), ("regime model", cfg.stats.regime_model)):
         try:
             card = read_card(Path(model.path))
         except (ModelArtifactError, OSError):
             continue
-        trained_on = card.get("training", {}).get("timerange")
-        t_start, t_end = parse_timerange(trained_on) if trained_on else (None, None)
-        if t_start is not None and t_end is not None and t_start < span.end and span.start < t_end:
-            lines.append(
-                f"In sample for the {name}: it was trained on {trained_on}, which overlaps this span; "
-                f"use a later span (or hydra evaluate walk-forward) for out-of-sample figures."
-            )
-        elif trained_on:
-            lines.append(f"Out of sample for the {name}: trained on {trained_on}, before this span.")
+        lines.append(sample_note(name, card, span))
     return lines
+
+
+def sample_note(name: str, card: Mapping[str, Any], span: equity.Span) -> str:
+    """Whether ``span`` is out of sample for the model of ``card``: trained before it, after it, or across it."""
+    trained = training_span(card)
+    if trained is None:
+        return f"The {name}'s card does not say what it was trained on: in or out of sample is unknown."
+    t_start, t_end = trained
+    on = f"{t_start:%Y-%m-%d %H:%M} → {t_end:%Y-%m-%d %H:%M} UTC"
+    if t_end < span.start:
+        return f"Out of sample for the {name}: trained on candles {on}, before this span."
+    if t_start >= span.end:
+        return (
+            f"Not out of sample for the {name}: trained on candles {on}, after this span, so it has seen what "
+            "followed every trade here."
+        )
+    return (
+        f"In sample for the {name}: trained on candles {on}, which overlaps this span; use a later span "
+        "(or hydra evaluate walk-forward) for out-of-sample figures."
+    )
+
+
+def training_span(card: Mapping[str, Any]) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The first and last candle a model was trained on, from its card's ``training.span``
+    (``"2022-01-03 16:30 -> 2023-06-25 00:00 UTC"``); None when the card does not say."""
+    text = str(card.get("training", {}).get("span") or "")
+    parts = [p.strip().removesuffix("UTC").strip() for p in text.split("->")]
+    if len(parts) != 2:
+        return None
+    try:
+        return pd.Timestamp(parts[0], tz="UTC"), pd.Timestamp(parts[1], tz="UTC")
+    except ValueError:
+        return None
 
 
 def scorer_note(cfg: HydraConfig, hydra: Run, scored: bool, status: str | None = None) -> str:
@@ -155,8 +186,12 @@ def scorer_note(cfg: HydraConfig, hydra: Run, scored: bool, status: str | None =
     if not scored:
         return f"No signal scorer could be loaded from {cfg.alpha.scorer.path}: no ML accuracy."
     entries = hydra.entries
-    if status:
-        gate = "gated Hydra's entries" if status.startswith("in use") else f"did not gate Hydra's entries ({status})"
+    if status and status.startswith("in use"):
+        gate = "gated Hydra's entries"
+    elif status and status.startswith("NOT LOADED"):
+        gate = f"failed its checks, so Hydra opened no new entry ({status})"
+    elif status:
+        gate = f"did not gate Hydra's entries ({status})"
     elif entries is not None and col.ML_SCORE in entries and bool(entries[col.ML_SCORE].notna().any()):
         gate = "gated Hydra's entries"
     elif entries is not None and col.ML_SCORE in entries:
@@ -350,7 +385,7 @@ def build_report(
         runs=list(runs),
         curves=curves,
         metrics=pd.DataFrame(rows),
-        monthly=pd.DataFrame({label: equity.monthly_returns(curve) for label, curve in curves.items()}),
+        monthly=pd.DataFrame({label: equity.monthly_returns(curve, span.timeframe) for label, curve in curves.items()}),
         per_signal=group_table(trades, trades["enter_tag"].fillna("") if not trades.empty else [], "signal"),
         per_regime=group_table(trades, regimes, "regime at entry"),
         regime_source=regime_source,

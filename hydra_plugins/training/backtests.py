@@ -123,7 +123,10 @@ def read_result(path: Path, strategy: str | None = None) -> BacktestRun:
     if strategy not in strategies:
         raise ValueError(f"{zip_path}: no results for strategy {strategy!r}; it has {', '.join(strategies)}")
     trades = load_backtest_data(zip_path, strategy)
-    signals = load_backtest_analysis_data(zip_path, "signals")
+    try:
+        signals = load_backtest_analysis_data(zip_path, "signals")
+    except ValueError:  # exported without --export signals: no signal candles in the zip
+        signals = None
     entries = entry_candles((signals or {}).get(strategy), trades)
     return BacktestRun(strategy, stats["strategy"][strategy], trades, entries, _zip_config(zip_path), zip_path)
 
