@@ -75,3 +75,15 @@ def pair_locks_in_memory():
     PairLocks.reset_locks()
     yield
     PairLocks.reset_locks()
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    """A command run as a user would: the user's .env and FREQTRADE__* variables must not change what the test
+    measures, and it runs from the project."""
+
+    for name in [k for k in os.environ if k.startswith("FREQTRADE__")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("HYDRA_DOTENV", "0")
+    monkeypatch.delenv("PYTEST_VERSION", raising=False)  # Freqtrade sets up no logging (no --logfile) under pytest
+    monkeypatch.chdir(ROOT)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from itertools import pairwise
 from pathlib import Path
 
@@ -187,17 +186,6 @@ def _cli(argv: list[str]) -> int:
     add_parser(parser.add_subparsers(dest="group", required=True))
     args = parser.parse_args(argv)
     return args.func(args)
-
-
-@pytest.fixture
-def clean_env(monkeypatch):
-    """The user's .env and FREQTRADE__* variables must not change what the test measures; run from the project."""
-
-    for name in [k for k in os.environ if k.startswith("FREQTRADE__")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("HYDRA_DOTENV", "0")
-    monkeypatch.delenv("PYTEST_VERSION", raising=False)  # Freqtrade sets up no logging (no --logfile) under pytest
-    monkeypatch.chdir(ROOT)
 
 
 @needs_data

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from zipfile import ZipFile
 
 import numpy as np
@@ -15,7 +14,7 @@ from hydra_plugins.evaluation import equity
 from hydra_plugins.evaluation.evidence import MlAccuracy
 from hydra_plugins.evaluation.report import BUY_AND_HOLD, Run, build_report, exit_family, group_table, write_report
 from hydra_plugins.training.backtests import read_result
-from tests.conftest import DATADIR, FUTURES, ROOT, needs_data
+from tests.conftest import DATADIR, FUTURES, needs_data
 
 T0 = pd.Timestamp("2024-01-01", tz="UTC")
 M15 = pd.Timedelta(minutes=15)
@@ -204,15 +203,6 @@ def test_an_ablation_runs_unless_it_cannot_change_what_hydra_did():
 
 
 # One real run
-
-
-@pytest.fixture
-def clean_env(monkeypatch):
-    for name in [k for k in os.environ if k.startswith("FREQTRADE__")]:
-        monkeypatch.delenv(name)
-    monkeypatch.setenv("HYDRA_DOTENV", "0")
-    monkeypatch.delenv("PYTEST_VERSION", raising=False)  # Freqtrade sets up no logging (no --logfile) under pytest
-    monkeypatch.chdir(ROOT)
 
 
 @needs_data

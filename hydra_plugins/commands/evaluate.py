@@ -218,6 +218,40 @@ def add_report_parser(rsub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_report_backtest)
 
 
+def _data_options(p: argparse.ArgumentParser, prefix: str, *, store_default: str | None) -> None:
+    """The options both the comparison and walk-forward take (dests prefixed with ``prefix``)."""
+    p.add_argument(
+        "-c",
+        "--config",
+        dest=f"{prefix}config",
+        action="append",
+        metavar="CONFIG",
+        help=f"Freqtrade config file (repeatable, merged in order; default {DEFAULT_CONFIG})",
+    )
+    p.add_argument("--datadir", dest=f"{prefix}datadir", metavar="DATADIR", help=DATADIR_HELP)
+    p.add_argument(
+        "--pairs", dest=f"{prefix}pairs", nargs="+", metavar="PAIR", help="pairs (default: the config's whitelist)"
+    )
+    p.add_argument(
+        "--wallet",
+        dest=f"{prefix}wallet",
+        type=float,
+        metavar="WALLET",
+        help="starting balance (default: the config's dry_run_wallet, else 10000)",
+    )
+    p.add_argument(
+        "--store",
+        dest=f"{prefix}store",
+        default=store_default,
+        metavar="STORE",
+        help=f"intel store the training and the input coverage read, when present (default {DEFAULT_STORE})",
+    )
+    p.add_argument(
+        "--params", dest=f"{prefix}params", metavar="PARAMS",
+        help=f"signal thresholds (default: {DEFAULT_PARAMS} when present, as the backtests)",
+    )  # fmt: skip
+
+
 def add_parser(groups: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``hydra evaluate`` and its ``walk-forward`` action to the CLI's subcommand ``groups``."""
     e = groups.add_parser(
@@ -228,42 +262,12 @@ def add_parser(groups: argparse._SubParsersAction) -> argparse.ArgumentParser:
     )
     # The comparison's options carry their own dests (evaluate_*), so walk-forward's never overwrite them
     # unnoticed: given before `walk-forward` they are refused, not dropped (see _refuse_parent_options).
-    e.add_argument(
-        "-c",
-        "--config",
-        dest="evaluate_config",
-        action="append",
-        metavar="CONFIG",
-        help=f"config file (repeatable; default {DEFAULT_CONFIG})",
-    )
+    _data_options(e, "evaluate_", store_default=None)
     e.add_argument(
         "--timerange",
         dest="evaluate_timerange",
         metavar="TIMERANGE",
         help=f"span, YYYYMMDD-YYYYMMDD (default {HELD_OUT_TIMERANGE}: after the shipped models' training data)",
-    )
-    e.add_argument("--datadir", dest="evaluate_datadir", metavar="DATADIR", help=DATADIR_HELP)
-    e.add_argument(
-        "--pairs", dest="evaluate_pairs", nargs="+", metavar="PAIR", help="pairs (default: the config's whitelist)"
-    )
-    e.add_argument(
-        "--wallet",
-        dest="evaluate_wallet",
-        type=float,
-        metavar="WALLET",
-        help="starting balance (default: the config's dry_run_wallet)",
-    )
-    e.add_argument(
-        "--store",
-        dest="evaluate_store",
-        metavar="STORE",
-        help=f"intel store the input coverage reads, when present (default {DEFAULT_STORE})",
-    )
-    e.add_argument(
-        "--params",
-        dest="evaluate_params",
-        metavar="PARAMS",
-        help=f"signal thresholds (default: {DEFAULT_PARAMS} when present, as the backtests)",
     )
     e.add_argument(
         "--output-dir", dest="evaluate_output_dir", metavar="OUTPUT_DIR",
@@ -275,14 +279,7 @@ def add_parser(groups: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "walk-forward",
         help="retrain on rolling windows, backtest each following window with the models of its time and without",
     )
-    p.add_argument(
-        "-c",
-        "--config",
-        action="append",
-        help=f"Freqtrade config file (repeatable, merged in order; default {DEFAULT_CONFIG})",
-    )
-    p.add_argument("--datadir", help=DATADIR_HELP)
-    p.add_argument("--pairs", nargs="+", help="pairs (default: the config's whitelist)")
+    _data_options(p, "", store_default=DEFAULT_STORE)
     p.add_argument(
         "--timerange", default=DEFAULT_TIMERANGE, help=f"span to walk, YYYYMMDD-YYYYMMDD (default {DEFAULT_TIMERANGE})"
     )
@@ -295,14 +292,8 @@ def add_parser(groups: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument(
         "--force-models", action="store_true", help="use the models even where their card does not recommend them"
     )
-    p.add_argument("--wallet", type=float, help="starting balance (default: the config's dry_run_wallet, else 10000)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--folds", type=int, default=5, help="walk-forward folds inside each training (default 5)")
-    p.add_argument("--store", default=DEFAULT_STORE, help="intel store the training reads, when present")
-    p.add_argument(
-        "--params",
-        help=f"signal thresholds the training labels with (default: {DEFAULT_PARAMS} when present, as the backtests)",
-    )
     p.add_argument("--output-dir", default=DEFAULT_OUTPUT, help=f"where the report goes (default {DEFAULT_OUTPUT})")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_walk_forward)
