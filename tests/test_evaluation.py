@@ -209,6 +209,9 @@ def test_an_ablation_runs_unless_it_cannot_change_what_hydra_did():
 @pytest.mark.backtest
 def test_hydra_evaluate_and_report_backtest_end_to_end(tmp_path, clean_env, capsys):
     pairs = ["SOL/USDT:USDT", "DOGE/USDT:USDT"]
+    out = tmp_path / "evaluate" / "20240401-20240501"
+    (out / "backtest_no_llm_gate").mkdir(parents=True)  # an earlier evaluation's, when the LLM gate was on
+    (out / "overlay_no_llm_gate.json").write_text("{}")
     code = main(
         [
             "evaluate", "-c", "config/config.json", "-c", "config/all-signals.json",
@@ -218,7 +221,6 @@ def test_hydra_evaluate_and_report_backtest_end_to_end(tmp_path, clean_env, caps
     )  # fmt: skip
     printed = capsys.readouterr().out
     assert code == 0
-    out = tmp_path / "evaluate" / "20240401-20240501"
     labels = [
         "Hydra", "Hydra without the ML gate", "Hydra without the LLM gate", "Hydra without kill switches",
         "Reference: Freqtrade's SampleStrategy", BUY_AND_HOLD,
@@ -244,7 +246,7 @@ def test_hydra_evaluate_and_report_backtest_end_to_end(tmp_path, clean_env, caps
         "enabled": False
     }
     for key, label in (("no_llm_gate", labels[2]), ("no_ml_gate", labels[1])):
-        assert not (out / f"backtest_{key}").exists()
+        assert not (out / f"backtest_{key}").exists() and not (out / f"overlay_{key}.json").exists()
         assert rows[label] == {**rows["Hydra"], "strategy": label}
     notes = summary["notes"]
     assert any(n.startswith("Hydra without the LLM gate: not run again, its overlay") for n in notes)

@@ -121,6 +121,17 @@ def _unchanged(
     return ""
 
 
+def _forget(output_dir: Path, key: str) -> None:
+    """Remove what an earlier evaluation in ``output_dir`` wrote for the variant ``key``."""
+    shutil.rmtree(output_dir / f"backtest_{key}", ignore_errors=True)
+    for stale in (
+        output_dir / f"overlay_{key}.json",
+        output_dir / f"freqtrade_{key}.log",
+        output_dir / f"backtest_{key}.txt",
+    ):
+        stale.unlink(missing_ok=True)
+
+
 def evaluate(
     config_files: Sequence[Path],
     datadir: Path,
@@ -176,6 +187,7 @@ def evaluate(
                     why = _unchanged(config, cfg, change, variant, models)
                     if why:
                         same[variant.label] = why
+                        _forget(output_dir, variant.key)  # an earlier evaluation's files for it would mislead
                         hydra = runs["hydra"]
                         runs[variant.key] = Run(variant.label, hydra.trades, hydra.config, hydra.entries, hydra.source)
                         continue
