@@ -226,6 +226,8 @@ def test_walk_forward_backtest_end_to_end(tmp_path, clean_env, capsys):
     assert sum(r["trades"] for r in summary["per_regime"]) == totals["models"]["trades"]
     assert "unknown" not in {r["regime at entry"] for r in summary["per_regime"]}
     assert (out / "report_equity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert summary["risk_events"] is not None  # the models run's journals, one per window, counted
+    assert len(list(out.glob("window_*/backtest_models_risk_journal.jsonl"))) == 3  # the three windows
 
     report = json.loads((out / "walk_forward.json").read_text())
     windows = report["windows"]

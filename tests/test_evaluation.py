@@ -269,6 +269,18 @@ def test_hydra_evaluate_and_report_backtest_end_to_end(tmp_path, clean_env, caps
     assert inputs["funding settlements"]["status"] == "recorded"
     assert inputs["liquidations"]["status"] == "proxied" and inputs["order book"]["status"] == "absent"
 
+    # The risk journal of each Hydra run is kept beside its result, and Hydra's is counted in the report.
+    from hydra_plugins.risk.journal import count_events, read_journal
+
+    journal = count_events(read_journal(out / "backtest_hydra_risk_journal.jsonl"))
+    events = {(e["event"], e["code"]): e["count"] for e in summary["risk_events"]}
+    assert events == {
+        ({"refused": "entry refused", "fired": "kill switch fired", "expired": "cool-down over"}[kind], code): n
+        for kind, codes in journal.items() for code, n in codes.items()
+    } and events  # fmt: skip
+    off = count_events(read_journal(out / "backtest_no_kill_switches_risk_journal.jsonl"))
+    assert "fired" not in off
+
     html = (out / "evaluation.html").read_text()
     assert 'src="evaluation_equity.png"' in html and (out / "evaluation_equity.png").read_bytes()[:8] == PNG
 
@@ -324,6 +336,25 @@ def test_the_llm_gate_input_says_off_absent_or_how_many_verdicts(tmp_path):
     )
     later = pd.Timestamp("2023-01-01", tz="UTC")
     assert "holds no verdict in the span" in news_gate_coverage(on, journal, later, later + M15)["status"]
+
+
+def test_risk_events_are_counted_over_the_run_s_journals(tmp_path):
+    from hydra_plugins.evaluation.report import risk_events
+    from hydra_plugins.risk.journal import RiskJournal
+
+    paths = [tmp_path / "a.jsonl", tmp_path / "b.jsonl"]
+    for path in paths:
+        journal = RiskJournal(path)
+        journal.write("refused", T0.to_pydatetime(), code="gate_block", pair="BTC")
+        journal.write("fired", T0.to_pydatetime(), code="cascade", pair="*")
+    RiskJournal(paths[1]).write("refused", T0.to_pydatetime(), code="no_edge", pair="ETH")
+    table = risk_events(paths)
+    assert table.to_dict(orient="records") == [
+        {"event": "entry refused", "code": "gate_block", "count": 2},
+        {"event": "entry refused", "code": "no_edge", "count": 1},
+        {"event": "kill switch fired", "code": "cascade", "count": 2},
+    ]
+    assert risk_events([]) is None
 
 
 def test_identical_curves_are_drawn_once_under_both_labels():

@@ -25,7 +25,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ from hydra_plugins.evaluation.report import (
     write_report,
 )
 from hydra_plugins.replay.markets import MarketsServer, ccxt_overlay, load_snapshot
-from hydra_plugins.training.backtests import model_statuses, run_backtest
+from hydra_plugins.training.backtests import backtest_journal, model_statuses, run_backtest
 from hydra_plugins.training.history import parse_timerange
 
 REFERENCE = "SampleStrategy"
@@ -128,6 +128,7 @@ def _forget(output_dir: Path, key: str) -> None:
         output_dir / f"overlay_{key}.json",
         output_dir / f"freqtrade_{key}.log",
         output_dir / f"backtest_{key}.txt",
+        output_dir / f"backtest_{key}_risk_journal.jsonl",
     ):
         stale.unlink(missing_ok=True)
 
@@ -189,7 +190,7 @@ def evaluate(
                         same[variant.label] = why
                         _forget(output_dir, variant.key)  # an earlier evaluation's files for it would mislead
                         hydra = runs["hydra"]
-                        runs[variant.key] = Run(variant.label, hydra.trades, hydra.config, hydra.entries, hydra.source)
+                        runs[variant.key] = replace(hydra, label=variant.label)
                         continue
                     overlay = output_dir / f"overlay_{variant.key}.json"
                     overlay.write_text(json.dumps({"hydra": change}, indent=4))
@@ -201,12 +202,14 @@ def evaluate(
                     variant.strategy, files, datadir=datadir, timerange=timerange, pairs=pairs, wallet=wallet,
                     out=output_dir / f"backtest_{variant.key}", logfile=output_dir / f"freqtrade_{variant.key}.log",
                     extra_args=extra, what=variant.label,
+                    risk_journal=backtest_journal(config) if variant.strategy == "Hydra" else None,
                 )  # fmt: skip
                 stats[variant.key] = result.stats
                 if variant.key == "hydra":
                     models = model_statuses(output_dir / "freqtrade_hydra.log")
+                journals = (result.risk_journal,) if result.risk_journal is not None else ()
                 runs[variant.key] = Run(
-                    variant.label, result.trades, result.config, result.entries, source=str(result.result)
+                    variant.label, result.trades, result.config, result.entries, str(result.result), journals
                 )
     finally:
         server.stop()
@@ -282,7 +285,8 @@ def walk_forward_report(
     for key, label in titles.items():
         part = trades.loc[trades["run"] == key].reset_index(drop=True) if "run" in trades else trades.iloc[:0]
         run_entries = entries.loc[entries["run"] == key] if entries is not None and "run" in entries else None
-        runs.append(Run(label, part, {}, run_entries, source=str(folder)))
+        journals = tuple(sorted(folder.glob(f"window_*/backtest_{key}_risk_journal.jsonl")))
+        runs.append(Run(label, part, {}, run_entries, str(folder), journals))
     tf = pd.Timedelta(settings["timeframe"])
     span = equity.Span(
         start=pd.Timestamp(windows[0]["test_start"]),

@@ -29,6 +29,7 @@ from hydra_plugins.core.errors import ModelArtifactError
 from hydra_plugins.evaluation import equity
 from hydra_plugins.evaluation.evidence import MlAccuracy
 from hydra_plugins.intel.store import IntelStore
+from hydra_plugins.risk.journal import count_events, read_journal
 from hydra_plugins.training.backtests import read_result
 from hydra_plugins.training.history import ResearchData, load_candles
 
@@ -63,6 +64,7 @@ class Run:
     config: Mapping[str, Any] = field(default_factory=dict)
     entries: pd.DataFrame | None = None  # per trade: the strategy's own columns on its signal candle
     source: str = ""
+    journals: tuple[Path, ...] = ()  # HYDRA's risk journals of the run (one per backtest)
 
 
 @dataclass(frozen=True)
@@ -349,6 +351,7 @@ class Report:
     ml: MlAccuracy | None
     ml_note: str
     inputs: pd.DataFrame | None
+    risk_events: pd.DataFrame | None = None  # event, code, count from the risk journals of the first run
     notes: list[str] = field(default_factory=list)
 
 
@@ -394,8 +397,29 @@ def build_report(
         ml=ml,
         ml_note=ml_note,
         inputs=inputs,
+        risk_events=risk_events(main.journals),
         notes=list(notes),
     )
+
+
+RISK_EVENT_TITLES = {"refused": "entry refused", "fired": "kill switch fired", "expired": "cool-down over"}
+
+
+def risk_events(journals: Sequence[Path]) -> pd.DataFrame | None:
+    """Count the risk journals' events by kind and code (None without a journal): what each layer refused,
+    which kill switches fired."""
+    if not journals:
+        return None
+    counts: dict[tuple[str, str], int] = {}
+    for path in journals:
+        for event, codes in count_events(read_journal(path)).items():
+            for code, n in codes.items():
+                counts[(event, code)] = counts.get((event, code), 0) + n
+    rows = [
+        {"event": RISK_EVENT_TITLES.get(event, event), "code": code, "count": n}
+        for (event, code), n in sorted(counts.items(), key=lambda item: (item[0][0] != "refused", -item[1]))
+    ]
+    return pd.DataFrame(rows, columns=["event", "code", "count"])
 
 
 def _number(value: Any, digits: int = 2) -> str:
@@ -479,6 +503,15 @@ def render_markdown(report: Report) -> str:
     if report.ml is not None:
         lines += [f"- {name}: {value}" for name, value in ml_rows(report.ml)]
     lines += [f"{report.ml_note}", ""]
+    if report.risk_events is not None:
+        lines += [
+            f"## What the risk brain refused and fired ({report.runs[0].label})",
+            "",
+            markdown_table(report.risk_events, RISK_COLUMNS)
+            if len(report.risk_events)
+            else "Nothing refused or fired.",
+            "",
+        ]
     if report.inputs is not None:
         lines += ["## Inputs", "", markdown_table(report.inputs, INPUT_COLUMNS), ""]
     lines += [f"- {note}" for note in report.notes]
@@ -492,6 +525,7 @@ ML_SIGNAL_COLUMNS = {
     "allowed": "allowed",
     "allowed_profitable": "allowed and profitable",
 }
+RISK_COLUMNS = {"event": "event", "code": "code", "count": "count"}
 INPUT_COLUMNS = {"input": "input", "status": "status", "recorded_pct": "recorded %", "proxied_pct": "proxied %"}
 
 
@@ -548,6 +582,7 @@ def write_report(report: Report, out: Path, stem: str = "report") -> dict[str, P
         ml=ml_rows(report.ml) if report.ml is not None else None,
         ml_per_signal=table_rows(report.ml.per_signal, ML_SIGNAL_COLUMNS) if report.ml is not None else None,
         inputs=table_rows(report.inputs, INPUT_COLUMNS) if report.inputs is not None else None,
+        risk=table_rows(report.risk_events, RISK_COLUMNS) if report.risk_events is not None else None,
     )
     files = {"html": out / f"{stem}.html", "markdown": out / f"{stem}.md", "json": out / f"{stem}.json", **pngs}
     files["html"].write_text(html, encoding="utf-8")
@@ -563,6 +598,7 @@ def write_report(report: Report, out: Path, stem: str = "report") -> dict[str, P
         "per_exit": report.per_exit.to_dict(orient="records"),
         "ml": None if report.ml is None else report.ml.summary(),
         "inputs": None if report.inputs is None else report.inputs.to_dict(orient="records"),
+        "risk_events": None if report.risk_events is None else report.risk_events.to_dict(orient="records"),
         "notes": report.notes,
     }
     files["json"].write_text(json.dumps(_jsonable(payload), indent=2), encoding="utf-8")

@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from zipfile import ZipFile
@@ -27,6 +28,7 @@ from freqtrade.data.btanalysis import (
 
 from hydra_plugins.core import columns as col
 from hydra_plugins.core.errors import BacktestError
+from hydra_plugins.risk.journal import BACKTEST_JOURNAL
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,12 @@ class BacktestRun:
     entries: pd.DataFrame | None  # each trade's signal candle (``--export signals``), else None
     config: Mapping[str, Any]  # the config Freqtrade ran with (as stored in the result)
     result: Path  # the result zip
+    risk_journal: Path | None = None  # HYDRA's risk journal of this run (refused entries, kill switch events)
+
+
+def backtest_journal(config: Mapping[str, Any]) -> Path:
+    """Where a Hydra backtest run with ``config`` (from the project folder) writes its risk journal, afresh."""
+    return Path(config.get("user_data_dir") or "user_data") / BACKTEST_JOURNAL
 
 
 def model_statuses(logfile: Path) -> dict[str, str]:
@@ -143,14 +151,22 @@ def run_backtest(
     logfile: Path,
     extra_args: Sequence[str] = (),
     what: str = "",
+    risk_journal: Path | None = None,
 ) -> BacktestRun:
     """Run ``freqtrade backtesting`` (``--export signals``, protections on) and read its result back.
 
     ``config_files`` are merged in order; ``out`` receives Freqtrade's result files, ``logfile`` its
     log and ``out/../<out.name>.txt`` its printed tables. ``what`` names the run in a failure's message.
+    ``risk_journal`` is where a Hydra backtest writes its risk journal (``user_data/backtest_results/
+    hydra_risk_journal.jsonl``, afresh each run): it is moved to ``out/../<out.name>_risk_journal.jsonl``,
+    so the next backtest does not overwrite it.
     """
     out.mkdir(parents=True, exist_ok=True)  # must exist, or Freqtrade takes the path as a file-name prefix
     logfile.unlink(missing_ok=True)
+    kept = out.with_name(f"{out.name}_risk_journal.jsonl")
+    kept.unlink(missing_ok=True)
+    if risk_journal is not None:
+        risk_journal.unlink(missing_ok=True)  # what is there after the run is this run's
     cmd = [
         sys.executable, "-m", "freqtrade", "backtesting", "--strategy", strategy,
         *(arg for path in config_files for arg in ("-c", str(path))),
@@ -166,4 +182,6 @@ def run_backtest(
             f"freqtrade backtesting failed (exit {result.returncode}) for {what or strategy} ({timerange}); "
             f"its last lines:\n{_tail(result.stderr or result.stdout)}"
         )
-    return read_result(out, strategy)
+    if risk_journal is not None and risk_journal.is_file():
+        shutil.move(risk_journal, kept)
+    return replace(read_result(out, strategy), risk_journal=kept if kept.is_file() else None)

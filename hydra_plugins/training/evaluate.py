@@ -42,7 +42,7 @@ from hydra_plugins.core.config import HydraConfig, load_hydra_config
 from hydra_plugins.core.errors import BacktestError
 from hydra_plugins.intel.store import IntelStore
 from hydra_plugins.replay.markets import MarketsServer, ccxt_overlay, load_snapshot
-from hydra_plugins.training.backtests import BacktestRun, model_statuses, run_backtest
+from hydra_plugins.training.backtests import BacktestRun, backtest_journal, model_statuses, run_backtest
 from hydra_plugins.training.history import ResearchData, parse_timerange
 from hydra_plugins.training.models import REGIME_FILE, SCORER_FILE, TrainSpec, train_regime, train_scorer
 
@@ -279,12 +279,13 @@ def _backtest(
     window_dir: Path,
     strategy: str,
     extra_args: Sequence[str],
+    risk_journal: Path,
 ) -> tuple[BacktestRun, Path]:
     logfile = window_dir / f"freqtrade_{run}.log"
     result = run_backtest(
         strategy, [*config_files, offline, overlay], datadir=datadir, timerange=window.test_timerange(timeframe),
         pairs=pairs, wallet=balance, out=window_dir / f"backtest_{run}", logfile=logfile, extra_args=extra_args,
-        what=f"window {window.number} ({run})",
+        what=f"window {window.number} ({run})", risk_journal=risk_journal,
     )  # fmt: skip
     return result, logfile
 
@@ -447,6 +448,7 @@ def walk_forward_backtest(
                         run, window, config_files=config_files, offline=offline, overlay=overlay, datadir=datadir,
                         pairs=pairs, timeframe=timeframe, balance=balance[run], window_dir=window_dir,
                         strategy=strategy, extra_args=extra_args,
+                        risk_journal=backtest_journal(config),
                     )  # fmt: skip
                     used = _with_status(records, logfile, window) if run == WITH_MODELS else ()
                     window_run = _window_run(
