@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from hydra_plugins.commands import DEFAULT_CONFIG, DEFAULT_PARAMS, DEFAULT_STORE, default_data_root, signal_overrides
@@ -61,20 +60,9 @@ def cmd_walk_forward(args: argparse.Namespace) -> int:
         datadir,
         store=_store(args),
         overrides=signal_overrides(args.params),
-        journal=_journal(configs),
     )
     print(f"Report (out of sample): {files['html']}")
     return 0
-
-
-def _journal(configs: list[str] | None, config: dict | None = None) -> Path:
-    """The news analyst's verdict journal the backtests of ``configs`` (or of a result's ``config``) read."""
-    from hydra_plugins.commands.botfiles import DEFAULT_USERDIR, load_bot_config, user_path
-    from hydra_plugins.core.config import load_hydra_config
-
-    config = config if config is not None else load_bot_config(configs or [DEFAULT_CONFIG])
-    cfg = load_hydra_config(config.get("hydra"))
-    return user_path(config.get("user_data_dir") or DEFAULT_USERDIR, cfg.alpha.news_analyst.journal_path)
 
 
 def _store(args: argparse.Namespace) -> Path | None:
@@ -134,7 +122,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         wallet=args.wallet,
         store=_store(args),
         overrides=signal_overrides(args.params),
-        journal=_journal(args.config),
         progress=lambda step: print(f"hydra evaluate: {step}", flush=True),
     )
     print(markdown_table(result.report.metrics, METRIC_COLUMNS))
@@ -146,54 +133,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_report_backtest(args: argparse.Namespace) -> int:
     """Write the HTML report of a Freqtrade backtest result, or of a walk-forward folder."""
-    from hydra_plugins.core.config import load_hydra_config
-    from hydra_plugins.evaluation.compare import walk_forward_report
-    from hydra_plugins.evaluation.evidence import ScorerWindow, input_coverage, ml_accuracy
-    from hydra_plugins.evaluation.report import (
-        build_report,
-        load_prices,
-        load_result,
-        missing_pairs,
-        model_sample_notes,
-        research_data,
-        scorer_note,
-    )
-    from hydra_plugins.evaluation.report import write_report as write_html
-    from hydra_plugins.training.evaluate import freqtrade_time
+    from hydra_plugins.evaluation.compare import result_report, walk_forward_report
 
     source = Path(args.result)
     datadir, overrides = _datadir(args), signal_overrides(args.params)
     if (source / "walk_forward.json").is_file():
-        configs = json.loads((source / "walk_forward.json").read_text())["settings"]["config_files"]
-        journal = _journal(configs)
-        report, files = walk_forward_report(source, datadir, store=_store(args), overrides=overrides, journal=journal)
+        _, files = walk_forward_report(source, datadir, store=_store(args), overrides=overrides)
     else:
-        loaded = load_result(source, args.strategy)
-        span, run = loaded.span, loaded.run
-        cfg = load_hydra_config(run.config.get("hydra"))
-        timeframe = str(loaded.stats["timeframe"])
-        prices = load_prices(datadir, loaded.pairs, span, timeframe)
-        timerange = f"{freqtrade_time(span.start)}-{freqtrade_time(span.end)}"
-        hydra = "hydra" in run.config
-        data = research_data(datadir, timeframe, _store(args))
-        scorer = [ScorerWindow(Path(cfg.alpha.scorer.path), span.start, span.end)]
-        journal = _journal(None, dict(run.config))
-        ml = ml_accuracy(cfg, data, loaded.pairs, timerange, scorer, overrides) if hydra else None
-        report = build_report(
-            f"{run.label} backtest",
-            [f"Freqtrade backtest result {run.source}.", *(model_sample_notes(cfg, span) if hydra else [])],
-            [run],
-            span,
-            loaded.pairs,
-            prices,
-            ml=ml,
-            ml_note=scorer_note(cfg, run, ml is not None) if hydra else "Not a HYDRA backtest: no ML accuracy.",
-            inputs=input_coverage(cfg, data, loaded.pairs, timerange, _journal(None, dict(run.config)))
-            if hydra
-            else None,
-            notes=missing_pairs(loaded.pairs, prices[1]),
+        _, files = result_report(
+            source, datadir, Path(args.output_dir), strategy=args.strategy, store=_store(args), overrides=overrides
         )
-        files = write_html(report, Path(args.output_dir))
     print(files["markdown"].read_text())
     print(f"Report: {files['html']}")
     return 0

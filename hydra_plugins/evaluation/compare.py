@@ -42,6 +42,7 @@ from hydra_plugins.evaluation.report import (
     Run,
     build_report,
     load_prices,
+    load_result,
     missing_pairs,
     model_sample_notes,
     research_data,
@@ -49,7 +50,8 @@ from hydra_plugins.evaluation.report import (
     write_report,
 )
 from hydra_plugins.replay.markets import MarketsServer, ccxt_overlay, load_snapshot
-from hydra_plugins.training.backtests import backtest_journal, model_statuses, run_backtest
+from hydra_plugins.training.backtests import backtest_journal, model_statuses, run_backtest, user_data_path
+from hydra_plugins.training.evaluate import freqtrade_time
 from hydra_plugins.training.history import parse_timerange
 
 REFERENCE = "SampleStrategy"
@@ -121,6 +123,11 @@ def _unchanged(
     return ""
 
 
+def verdict_journal(config: Mapping[str, Any], cfg: HydraConfig) -> Path:
+    """The news analyst's verdict journal the backtests of ``config`` read (the LLM gate's input)."""
+    return user_data_path(config, cfg.alpha.news_analyst.journal_path)
+
+
 def _forget(output_dir: Path, key: str) -> None:
     """Remove what an earlier evaluation in ``output_dir`` wrote for the variant ``key``."""
     shutil.rmtree(output_dir / f"backtest_{key}", ignore_errors=True)
@@ -143,14 +150,9 @@ def evaluate(
     wallet: float | None = None,
     store: Path | None = None,
     overrides: Mapping[str, float] | None = None,
-    journal: Path | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Evaluation:
-    """Backtest every variant on ``timerange``, compare them with buy-and-hold, write the report into ``output_dir``.
-
-    ``journal`` is the news analyst's verdict journal the backtests read (the inputs table says whether
-    it holds verdicts for the span).
-    """
+    """Backtest every variant on ``timerange``, compare them with buy-and-hold, write the report into ``output_dir``."""
     config_files = [Path(p) for p in config_files]
     missing = [str(p) for p in config_files if not p.is_file()]
     if missing:
@@ -242,7 +244,7 @@ def evaluate(
         prices,
         ml=ml,
         ml_note=scorer_note(cfg, runs["hydra"], ml is not None, models.get("scorer")),
-        inputs=input_coverage(cfg, data, traded, timerange, journal),
+        inputs=input_coverage(cfg, data, traded, timerange, verdict_journal(config, cfg)),
         notes=[
             *(f"{label}: not run again, {why}; its row is Hydra's." for label, why in same.items()),
             *(f"In Hydra's run the {MODEL_NAMES[k]} was {v}." for k, v in models.items()),
@@ -259,7 +261,6 @@ def walk_forward_report(
     *,
     store: Path | None = None,
     overrides: Mapping[str, float] | None = None,
-    journal: Path | None = None,
 ) -> tuple[Report, dict[str, Path]]:
     """Build the backtest report from a ``hydra evaluate walk-forward`` folder: the chained out-of-sample runs.
 
@@ -328,7 +329,46 @@ def walk_forward_report(
             if ml is not None
             else "No scorer was trained in any window: no ML accuracy."
         ),
-        inputs=input_coverage(cfg, data, pairs, timerange, journal),
+        inputs=input_coverage(cfg, data, pairs, timerange, verdict_journal(config, cfg)),
         notes=missing_pairs(pairs, prices[1]),
     )
     return report, write_report(report, folder, stem="report")
+
+
+def result_report(
+    path: Path,
+    datadir: Path,
+    output_dir: Path,
+    *,
+    strategy: str | None = None,
+    store: Path | None = None,
+    overrides: Mapping[str, float] | None = None,
+) -> tuple[Report, dict[str, Path]]:
+    """Build the report of one Freqtrade backtest result (a zip, or a folder's newest) into ``output_dir``.
+
+    The ML accuracy and the inputs table need HYDRA's config in the result; another strategy's report has
+    the rest.
+    """
+    loaded = load_result(path, strategy)
+    span, run = loaded.span, loaded.run
+    hydra = "hydra" in run.config
+    cfg = _hydra_section(run.config)
+    timeframe = str(loaded.stats["timeframe"])
+    prices = load_prices(datadir, loaded.pairs, span, timeframe)
+    timerange = f"{freqtrade_time(span.start)}-{freqtrade_time(span.end)}"
+    data = research_data(datadir, timeframe, store)
+    scorer = [ScorerWindow(Path(cfg.alpha.scorer.path), span.start, span.end)]
+    ml = ml_accuracy(cfg, data, loaded.pairs, timerange, scorer, overrides) if hydra else None
+    report = build_report(
+        f"{run.label} backtest",
+        [f"Freqtrade backtest result {run.source}.", *(model_sample_notes(cfg, span) if hydra else [])],
+        [run],
+        span,
+        loaded.pairs,
+        prices,
+        ml=ml,
+        ml_note=scorer_note(cfg, run, ml is not None) if hydra else "Not a HYDRA backtest: no ML accuracy.",
+        inputs=input_coverage(cfg, data, loaded.pairs, timerange, verdict_journal(run.config, cfg)) if hydra else None,
+        notes=missing_pairs(loaded.pairs, prices[1]),
+    )
+    return report, write_report(report, output_dir)

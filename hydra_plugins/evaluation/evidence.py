@@ -31,15 +31,15 @@ from hydra_plugins.training.history import ResearchData, market_states
 
 RECORDED_AT = 0.99  # a share at least this high counts as recorded throughout
 
-# (input, the column the L1 join fills when it is known, a proxy's flag column or None)
+# (input, the column the L1 join fills when it is known); liquidations and the opponent model are below
 _INPUTS = (
-    ("funding settlements", col.FUNDING_RATE, None),
-    ("open interest", col.OI_VALUE_USD, None),
-    ("long/short ratio (all accounts)", col.LONG_SHORT_RATIO, None),
-    ("top traders' position ratio", col.TOP_POSITION_RATIO, None),
-    ("taker buy/sell ratio", col.TAKER_RATIO, None),
-    ("predicted funding (premium index)", col.PREDICTED_FUNDING, None),
-    ("order book", col.BOOK_IMBALANCE, None),
+    ("funding settlements", col.FUNDING_RATE),
+    ("open interest", col.OI_VALUE_USD),
+    ("long/short ratio (all accounts)", col.LONG_SHORT_RATIO),
+    ("top traders' position ratio", col.TOP_POSITION_RATIO),
+    ("taker buy/sell ratio", col.TAKER_RATIO),
+    ("predicted funding (premium index)", col.PREDICTED_FUNDING),
+    ("order book", col.BOOK_IMBALANCE),
 )
 
 
@@ -70,7 +70,7 @@ def input_coverage(
         raise ValueError(f"no candles for {list(pairs)} in {data.datadir} over {timerange}")
     frame = pd.concat(parts, ignore_index=True)
     rows = [{"input": "candles (trade price)", "recorded_pct": 100.0, "proxied_pct": 0.0, "status": "recorded"}]
-    for name, column, _ in _INPUTS:
+    for name, column in _INPUTS:
         known = frame[column].notna().to_numpy() if column in frame else np.zeros(len(frame), dtype=bool)
         rows.append({"input": name, "recorded_pct": 100 * _share(known), "proxied_pct": 0.0})
     proxy = frame[col.LIQ_IS_PROXY].astype("boolean")
@@ -208,7 +208,7 @@ def ml_accuracy(
         if inside.any():
             scores[inside] = scorer.predict(rows.loc[inside])
     scored = np.isfinite(scores)
-    if not scored.any() and notes and len(notes) == len(scorers):
+    if len(notes) == len(scorers):  # not one scorer could be loaded
         return None
     profitable = rows["profitable"].to_numpy(dtype=bool)[scored]
     allowed = scores[scored] >= cfg.alpha.ml_threshold

@@ -31,6 +31,7 @@ from hydra_plugins.evaluation.evidence import MlAccuracy
 from hydra_plugins.intel.store import IntelStore
 from hydra_plugins.risk.journal import count_events, read_journal
 from hydra_plugins.training.backtests import read_result
+from hydra_plugins.training.evaluate import jsonable
 from hydra_plugins.training.history import ResearchData, load_candles
 
 BUY_AND_HOLD = "Buy-and-hold (equal weight)"
@@ -529,20 +530,6 @@ RISK_COLUMNS = {"event": "event", "code": "code", "count": "count"}
 INPUT_COLUMNS = {"input": "input", "status": "status", "recorded_pct": "recorded %", "proxied_pct": "proxied %"}
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float | np.floating):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
 def write_report(report: Report, out: Path, stem: str = "report") -> dict[str, Path]:
     """Write ``<stem>.html`` (with its PNGs beside it), ``<stem>.md`` and ``<stem>.json`` into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
@@ -601,5 +588,5 @@ def write_report(report: Report, out: Path, stem: str = "report") -> dict[str, P
         "risk_events": None if report.risk_events is None else report.risk_events.to_dict(orient="records"),
         "notes": report.notes,
     }
-    files["json"].write_text(json.dumps(_jsonable(payload), indent=2), encoding="utf-8")
+    files["json"].write_text(json.dumps(jsonable(payload), indent=2), encoding="utf-8")
     return files

@@ -51,9 +51,15 @@ class BacktestRun:
     risk_journal: Path | None = None  # HYDRA's risk journal of this run (refused entries, kill switch events)
 
 
+def user_data_path(config: Mapping[str, Any], path: str) -> Path:
+    """Where a strategy run with ``config`` (from the project folder) finds ``path``: as given when absolute, else
+    inside Freqtrade's user_data folder."""
+    return Path(path) if Path(path).is_absolute() else Path(config.get("user_data_dir") or "user_data") / path
+
+
 def backtest_journal(config: Mapping[str, Any]) -> Path:
-    """Where a Hydra backtest run with ``config`` (from the project folder) writes its risk journal, afresh."""
-    return Path(config.get("user_data_dir") or "user_data") / BACKTEST_JOURNAL
+    """Where a Hydra backtest run with ``config`` writes its risk journal, afresh."""
+    return user_data_path(config, BACKTEST_JOURNAL)
 
 
 def model_statuses(logfile: Path) -> dict[str, str]:

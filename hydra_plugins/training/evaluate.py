@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from freqtrade.configuration.load_config import load_from_files
 from freqtrade.data.metrics import calculate_max_drawdown
@@ -635,15 +636,18 @@ def plot_equity(curves: Mapping[str, pd.Series], windows: Sequence[Window], wall
     fig.savefig(Path(path), format="png", dpi=100)
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """``value`` as JSON can hold it: timestamps as ISO text, NaN and infinities as null, numpy numbers as Python's."""
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
     if isinstance(value, pd.Timestamp):
         return value.isoformat()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     return value
 
 
@@ -678,7 +682,7 @@ def write_report(
         "runs": {run: [asdict(r) for r in rows] for run, rows in runs.items()},
         "totals": totals,
     }
-    files["json"].write_text(json.dumps(_jsonable(payload), indent=2))
+    files["json"].write_text(json.dumps(jsonable(payload), indent=2))
     trades.to_csv(files["trades"], index=False)
     if entries is not None:
         files["entries"] = output_dir / "walk_forward_entries.csv"
