@@ -64,7 +64,7 @@ class KillSwitchGuard:
         # a check walks only those, not every candle (a year's backtest has 35 040 per pair).
         self._pair_candidates: dict[str, list[datetime]] = {}
         self._above: dict[str, set[datetime]] = {}  # per pair: closes with the cascade probability above the limit
-        self._market_candidates: list[datetime] = []
+        self._market_candidates: list[datetime] | None = []  # None: to be found again from _above
         self.broken: str | None = None  # why the state file cannot be read, while it cannot
 
     # inputs
@@ -83,11 +83,7 @@ class KillSwitchGuard:
         maybe = (spike if self.cfg.armed("funding_spike") else False) | (above if self.cfg.armed("cascade") else False)
         self._pair_candidates[pair] = [times[i] for i in np.flatnonzero(maybe)]
         self._above[pair] = {times[i] for i in np.flatnonzero(above)}
-        counts: dict[datetime, int] = {}
-        for closes in self._above.values():
-            for close in closes:
-                counts[close] = counts.get(close, 0) + 1
-        self._market_candidates = sorted(t for t, n in counts.items() if n >= 2)
+        self._market_candidates = None  # found again at the next check, once for all the pairs analysed since
 
     def close_at(self, pair: str, when: datetime) -> float | None:
         """The pair's close of the newest candle closed by ``when`` (None if unknown)."""
@@ -177,12 +173,22 @@ class KillSwitchGuard:
             current = [t for t in self._newest.values() if t >= lead - 2 * step]
             upto = min(min(current), now_close)
             if state.market_checked is None or state.market_checked < upto:
-                for close in _candidates(self._market_candidates, state.market_checked, upto, step, horizon):
+                for close in _candidates(self._market_closes(), state.market_checked, upto, step, horizon):
                     probs = {p: rows[close][2] for p, rows in self._inputs.items() if close in rows}
                     if why := market_cascade(probs, self.cfg):
                         fired += new_firings(state, close, [("cascade", ALL_PAIRS, why)], self.cfg)
                 state.market_checked = upto
         return fired
+
+    def _market_closes(self) -> list[datetime]:
+        """The candle closes where at least two pairs' cascade probability is above the limit (sorted)."""
+        if self._market_candidates is None:
+            counts: dict[datetime, int] = {}
+            for closes in self._above.values():
+                for close in closes:
+                    counts[close] = counts.get(close, 0) + 1
+            self._market_candidates = sorted(t for t, n in counts.items() if n >= 2)
+        return self._market_candidates
 
     def fire(self, firing: Firing) -> bool:
         """Record a firing found outside :meth:`check` (the regime break, per position); True when new."""
